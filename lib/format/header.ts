@@ -1,0 +1,34 @@
+import { MalformedLayerError } from './errors.js';
+import { HEADER_MAGIC, HEADER_SIZE, VERSION_MAJOR, VERSION_MINOR, isValidChunkSize } from './layer-spec.js';
+import { readU64, writeU64 } from './u64.js';
+
+/** The 512-byte header at offset 0 of a layer blob (layer-v1.md §Header). */
+export interface LayerHeader {
+  virtualSize: number;
+  chunkSize: number;
+  uuid: Buffer;
+}
+
+export function encodeHeader(h: LayerHeader): Buffer {
+  const b = Buffer.alloc(HEADER_SIZE);
+  HEADER_MAGIC.copy(b, 0);
+  b.writeUInt16LE(VERSION_MAJOR, 8);
+  b.writeUInt16LE(VERSION_MINOR, 10);
+  b.writeUInt32LE(0, 12);
+  writeU64(b, 16, h.virtualSize);
+  b.writeUInt32LE(h.chunkSize, 24);
+  b.writeUInt32LE(HEADER_SIZE, 28);
+  h.uuid.copy(b, 32, 0, 16);
+  return b;
+}
+
+export function decodeHeader(b: Buffer): LayerHeader {
+  if (b.length < HEADER_SIZE) throw new MalformedLayerError('E_LAYER_TRUNCATED', `layer header needs ${HEADER_SIZE} bytes, got ${b.length}`);
+  if (!b.subarray(0, 8).equals(HEADER_MAGIC)) throw new MalformedLayerError('E_LAYER_BAD_MAGIC', 'not a lazybd layer: bad header magic');
+  const major = b.readUInt16LE(8);
+  if (major !== VERSION_MAJOR) throw new MalformedLayerError('E_LAYER_BAD_VERSION', `unsupported layer format version ${major}.${b.readUInt16LE(10)}`);
+  const chunkSize = b.readUInt32LE(24);
+  if (!isValidChunkSize(chunkSize)) throw new MalformedLayerError('E_LAYER_BAD_FIELD', `invalid chunk size ${chunkSize}`);
+  if (b.readUInt32LE(28) !== HEADER_SIZE) throw new MalformedLayerError('E_LAYER_BAD_FIELD', `invalid header size ${b.readUInt32LE(28)}`);
+  return { virtualSize: readU64(b, 16), chunkSize, uuid: Buffer.from(b.subarray(32, 48)) };
+}

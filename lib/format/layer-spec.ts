@@ -1,0 +1,41 @@
+/**
+ * Constants of the lazybd layer format, version 1 (format-spec/layer-v1.md).
+ * Every number a second implementation needs lives here and nowhere else.
+ */
+export const SECTOR_SIZE = 512;
+
+export const HEADER_MAGIC = Buffer.from('LZBDLAYR', 'latin1');
+export const TRAILER_MAGIC = Buffer.from('LZBDTRLR', 'latin1');
+export const VERSION_MAJOR = 1;
+export const VERSION_MINOR = 0;
+
+export const HEADER_SIZE = 512;
+export const TRAILER_SIZE = 128;
+export const EXTENT_ENTRY_SIZE = 24;
+export const CHUNK_ENTRY_SIZE = 40;
+
+/** Largest sector_count one index entry can hold (u32); longer extents are split. */
+export const MAX_EXTENT_SECTORS = 0xffff_ffff;
+
+export const MIN_CHUNK_SIZE = 4096;
+export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+/** 64 KiB: see format-spec/layer-v1.md §Chunk size for the measurements behind it. */
+export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+
+export const enum Compression {
+  None = 0,
+}
+
+/** Offsets must stay exact in a JS number; larger files are refused, not misread. */
+export const MAX_SAFE_OFFSET = Number.MAX_SAFE_INTEGER;
+
+export const MEDIA_TYPE_LAYER = 'application/vnd.lazybd.layer.v1';
+export const MEDIA_TYPE_CONFIG = 'application/vnd.lazybd.config.v1+json';
+export const ANNOTATION_META_OFFSET = 'org.lazybd.layer.meta.offset';
+export const ANNOTATION_META_LENGTH = 'org.lazybd.layer.meta.length';
+export const ANNOTATION_META_DIGEST = 'org.lazybd.layer.meta.digest';
+export const ANNOTATION_UUID = 'org.lazybd.layer.uuid';
+
+export function isValidChunkSize(n: number): boolean {
+  return Number.isInteger(n) && n >= MIN_CHUNK_SIZE && n <= MAX_CHUNK_SIZE && (n & (n - 1)) === 0;
+}

@@ -1,0 +1,168 @@
+import { createHash, type Hash } from 'node:crypto';
+import { ChunkTable } from './chunk-table.js';
+import { LayerWriteError } from './errors.js';
+import { ExtentKind } from './extent.js';
+import { encodeExtentIndex } from './extent-index.js';
+import { ExtentListBuilder } from './extent-list-builder.js';
+import { encodeHeader } from './header.js';
+import { HEADER_SIZE, SECTOR_SIZE, TRAILER_SIZE, isValidChunkSize } from './layer-spec.js';
+import type { ByteSink } from './random-access.js';
+import { encodeTrailer } from './trailer.js';
+
+export interface LayerWriterOptions {
+  virtualSize: number;
+  chunkSize: number;
+  uuid: Buffer;
+}
+
+export interface LayerSummary {
+  size: number;
+  /** Where the metadata (index + chunk table + trailer) starts, and its length to the end of the blob. */
+  metaOffset: number;
+  metaLength: number;
+  metaDigest: Buffer;
+  extentCount: number;
+  chunkCount: number;
+  dataLength: number;
+  /** Virtual bytes covered by data extents. */
+  dataBytes: number;
+  /** Virtual bytes covered by zero extents. */
+  zeroBytes: number;
+}
+
+/**
+ * Streams one layer blob: header, then data as extents arrive (in increasing virtual
+ * order), then index, chunk table and trailer. Memory holds the index and one digest
+ * per chunk, never the data.
+ */
+export class LayerWriter {
+  private readonly extents = new ExtentListBuilder();
+  /** Chunk digests back to back: 32 bytes a chunk, no per-chunk objects. */
+  private digests = Buffer.alloc(32 * 1024);
+  private chunkCount = 0;
+  private chunkHash: Hash = createHash('sha256');
+  private chunkFill = 0;
+  private dataLength = 0;
+  private virtualEnd = 0;
+  private dataBytes = 0;
+  private zeroBytes = 0;
+  private started = false;
+  private finished = false;
+
+  constructor(
+    private readonly sink: ByteSink,
+    private readonly options: LayerWriterOptions,
+  ) {
+    if (!isValidChunkSize(options.chunkSize)) throw new LayerWriteError(`invalid chunk size ${options.chunkSize}: a power of two from 4 KiB to 16 MiB`);
+    if (!Number.isSafeInteger(options.virtualSize) || options.virtualSize < 0) throw new LayerWriteError(`invalid virtual size ${options.virtualSize}`);
+    if (options.uuid.length !== 16) throw new LayerWriteError('uuid must be 16 bytes');
+  }
+
+  /**
+   * Appends data for [virtualOffset, virtualOffset + data.length). Offsets are sector
+   * aligned; so is the length, except for a last extent ending exactly at the virtual size,
+   * which is padded with zeroes to a whole sector.
+   */
+  async addData(virtualOffset: number, data: Buffer): Promise<void> {
+    if (data.length === 0) return;
+    const end = virtualOffset + data.length;
+    this.checkRange(virtualOffset, end);
+    if (data.length % SECTOR_SIZE !== 0) {
+      if (end !== this.options.virtualSize) throw new LayerWriteError(`data at ${virtualOffset} has a partial sector and does not end the device`);
+      data = Buffer.concat([data, Buffer.alloc(SECTOR_SIZE - (data.length % SECTOR_SIZE))]);
+    }
+    await this.start();
+    this.extents.push(virtualOffset, data.length, HEADER_SIZE + this.dataLength, ExtentKind.Data);
+    this.hashIntoChunks(data);
+    await this.sink.write(data);
+    this.dataLength += data.length;
+    this.dataBytes += end - virtualOffset;
+    this.virtualEnd = virtualOffset + data.length;
+  }
+
+  /** Records [virtualOffset, +length) as zero: it reads as zeroes and masks lower layers. */
+  addZero(virtualOffset: number, length: number): void {
+    if (length === 0) return;
+    const end = Math.min(virtualOffset + length, this.options.virtualSize);
+    this.checkRange(virtualOffset, end);
+    const sectors = Math.ceil((end - virtualOffset) / SECTOR_SIZE) * SECTOR_SIZE;
+    this.extents.push(virtualOffset, sectors, 0, ExtentKind.Zero);
+    this.zeroBytes += end - virtualOffset;
+    this.virtualEnd = virtualOffset + sectors;
+  }
+
+  async finish(): Promise<LayerSummary> {
+    await this.start();
+    this.finished = true;
+    if (this.chunkFill > 0) this.pushDigest();
+    const dataOffset = HEADER_SIZE;
+    const index = encodeExtentIndex(this.extents.finish());
+    const table = ChunkTable.encode(this.digests.subarray(0, this.chunkCount * 32), this.options.chunkSize, this.dataLength);
+    const metaDigest = createHash('sha256').update(index).update(table).digest();
+    const indexOffset = dataOffset + this.dataLength;
+    const trailer = encodeTrailer({
+      virtualSize: this.options.virtualSize,
+      chunkSize: this.options.chunkSize,
+      dataOffset,
+      dataLength: this.dataLength,
+      indexOffset,
+      extentCount: index.length / 24,
+      chunkTableOffset: indexOffset + index.length,
+      chunkCount: this.chunkCount,
+      metaDigest,
+      uuid: this.options.uuid,
+    });
+    await this.sink.write(Buffer.concat([index, table, trailer]));
+    const metaLength = index.length + table.length + TRAILER_SIZE;
+    return {
+      size: indexOffset + metaLength,
+      metaOffset: indexOffset,
+      metaLength,
+      metaDigest,
+      extentCount: index.length / 24,
+      chunkCount: this.chunkCount,
+      dataLength: this.dataLength,
+      dataBytes: this.dataBytes,
+      zeroBytes: this.zeroBytes,
+    };
+  }
+
+  private async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.sink.write(encodeHeader(this.options));
+  }
+
+  private checkRange(start: number, end: number): void {
+    if (this.finished) throw new LayerWriteError('layer already finished');
+    if (start % SECTOR_SIZE !== 0) throw new LayerWriteError(`extent at ${start} is not sector aligned`);
+    if (start < this.virtualEnd) throw new LayerWriteError(`extent at ${start} is out of order (previous ended at ${this.virtualEnd})`);
+    if (end > this.options.virtualSize) throw new LayerWriteError(`extent [${start}, ${end}) is past the virtual size ${this.options.virtualSize}`);
+  }
+
+  private hashIntoChunks(data: Buffer): void {
+    const size = this.options.chunkSize;
+    let at = 0;
+    while (at < data.length) {
+      const take = Math.min(size - this.chunkFill, data.length - at);
+      this.chunkHash.update(data.subarray(at, at + take));
+      this.chunkFill += take;
+      at += take;
+      if (this.chunkFill === size) {
+        this.pushDigest();
+      }
+    }
+  }
+
+  private pushDigest(): void {
+    if ((this.chunkCount + 1) * 32 > this.digests.length) {
+      const grown = Buffer.alloc(this.digests.length * 2);
+      this.digests.copy(grown);
+      this.digests = grown;
+    }
+    this.chunkHash.digest().copy(this.digests, this.chunkCount * 32);
+    this.chunkCount++;
+    this.chunkHash = createHash('sha256');
+    this.chunkFill = 0;
+  }
+}

@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { DEFAULT_CHUNK_SIZE } from '../format/layer-spec.js';
+import { LayerWriter, type LayerSummary } from '../format/layer-writer.js';
+import type { Descriptor } from '../oci/manifest.js';
+import type { OciStore } from '../store/oci-store.js';
+import { layerDescriptor } from './layer-descriptor.js';
+import { writeRawIntoLayer, type Progress } from './raw-scanner.js';
+import { saveImage } from './save-image.js';
+
+export interface CreateResult {
+  manifest: Descriptor;
+  layer: Descriptor;
+  summary: LayerSummary;
+  virtualSize: number;
+}
+
+/** `lazybd create`: a one-layer image from a raw disk image file; zero blocks become holes. */
+export async function createImageFromRaw(
+  store: OciStore,
+  rawPath: string,
+  ref: string,
+  options: { chunkSize?: number; onProgress?: Progress } = {},
+): Promise<CreateResult> {
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const input = await open(rawPath, 'r');
+  try {
+    const virtualSize = (await input.stat()).size;
+    return await store.lease(async () => {
+      const blob = await store.newBlob();
+      try {
+        const uuid = randomBytes(16);
+        const writer = new LayerWriter(blob, { virtualSize, chunkSize, uuid });
+        await writeRawIntoLayer(input, virtualSize, writer, options.onProgress);
+        const summary = await writer.finish();
+        const layer = layerDescriptor(await blob.commit(), summary, uuid);
+        const manifest = await saveImage(store, ref, [layer], { virtualSize, chunkSize });
+        return { manifest, layer, summary, virtualSize };
+      } finally {
+        await blob.abort();
+      }
+    });
+  } finally {
+    await input.close();
+  }
+}

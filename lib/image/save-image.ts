@@ -1,0 +1,26 @@
+import { ANNOTATION_CREATED, MEDIA_TYPE_OCI_MANIFEST, type Descriptor, type ImageManifest } from '../oci/manifest.js';
+import { MEDIA_TYPE_CONFIG } from '../format/layer-spec.js';
+import type { OciStore } from '../store/oci-store.js';
+import { encodeImageConfig } from './image-config.js';
+
+/** Writes config + manifest for `layers` (bottom first) and tags them as `ref`. Returns the manifest descriptor. */
+export async function saveImage(
+  store: OciStore,
+  ref: string,
+  layers: Descriptor[],
+  image: { virtualSize: number; chunkSize: number },
+): Promise<Descriptor> {
+  const created = new Date().toISOString();
+  const config = await store.putBlob(encodeImageConfig({ ...image, created }));
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPE_OCI_MANIFEST,
+    config: { mediaType: MEDIA_TYPE_CONFIG, ...config },
+    layers,
+    annotations: { [ANNOTATION_CREATED]: created },
+  };
+  const blob = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
+  const descriptor: Descriptor = { mediaType: MEDIA_TYPE_OCI_MANIFEST, ...blob };
+  await store.tag(ref, descriptor);
+  return descriptor;
+}
