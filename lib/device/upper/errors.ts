@@ -1,0 +1,18 @@
+import { LazybdError } from '../../errors.js';
+
+/** The upper directory cannot be used as asked. `code` says why. */
+export class UpperError extends LazybdError {
+  constructor(code: UpperErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, { ...options, exitStatus: 5 });
+  }
+}
+
+export type UpperErrorCode =
+  /** The directory holds an upper made for another virtual size. */
+  | 'E_UPPER_SIZE_MISMATCH'
+  /** The journal header or the data file is not what this format writes. */
+  | 'E_UPPER_CORRUPT'
+  /** An operation reaches past the virtual size. */
+  | 'E_UPPER_OUT_OF_RANGE'
+  /** The upper was used after close(). */
+  | 'E_UPPER_CLOSED';
