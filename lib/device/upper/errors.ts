@@ -14,5 +14,7 @@ export type UpperErrorCode =
   | 'E_UPPER_CORRUPT'
   /** An operation reaches past the virtual size. */
   | 'E_UPPER_OUT_OF_RANGE'
+  /** A journal write failed earlier; the journal may have a gap, so nothing more is appended until reopened. */
+  | 'E_UPPER_JOURNAL_FAILED'
   /** The upper was used after close(). */
   | 'E_UPPER_CLOSED';

@@ -1,0 +1,261 @@
+import { access, mkdir, open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dataChecksum } from './data-checksum.js';
+import { UpperError } from './errors.js';
+import { ExtentMap, Owner, type OwnedExtent } from './extent-map.js';
+import { readFully, writeFully } from './file-io.js';
+import { Journal } from './journal.js';
+import type { JournalRecord } from './journal-record.js';
+import { RangeLock } from './range-lock.js';
+import { DATA_FILE, JOURNAL_FILE, JournalOp, MAX_BYTE_VALUE, SECTOR_SIZE } from './upper-spec.js';
+
+/** Bytes of the image below the upper, for the part of a partially written sector the upper does not own yet. */
+export type FillFrom = (offset: number, length: number) => Promise<Buffer>;
+
+export interface UpperOptions {
+  virtualSize: number;
+  /**
+   * A flush compacts the journal once it holds this many records more than
+   * twice the extent map's boundaries. Default 65536 (2 MiB of journal).
+   */
+  compactionSlack?: number;
+}
+
+/** A stretch of the upper's answer to "who owns [offset, offset+length)": Data lives in the data file at `offset`. */
+export interface UpperRun {
+  offset: number;
+  length: number;
+  owner: Owner;
+}
+
+const DEFAULT_COMPACTION_SLACK = 65536;
+
+/** Unowned sectors read as zeroes when there is nothing below the upper. */
+const zeroFill: FillFrom = async (_offset, length) => Buffer.alloc(length);
+
+/**
+ * The writable top of an image (format-spec/upper-v1.md): a sparse data file
+ * where virtual offset == file offset, plus an extent journal saying which
+ * sectors the upper owns as data or zero. Writes may overlap in time; writes to
+ * overlapping sectors are serialized, so read-modify-write of partial sectors is
+ * safe and the in-memory map always changes in journal order.
+ */
+export class Upper {
+  private readonly locks = new RangeLock();
+  /** Set while compaction runs; never rejects. Appends wait for it. */
+  private compacting: Promise<void> | null = null;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly virtualSize: number,
+    private readonly data: FileHandle,
+    private readonly journal: Journal,
+    private readonly map: ExtentMap,
+    private readonly compactionSlack: number,
+  ) {}
+
+  /** Opens the upper in `dir`, creating it (and `dir`) when there is none. */
+  static async open(dir: string, options: UpperOptions): Promise<Upper> {
+    const { virtualSize } = options;
+    if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0 || virtualSize % SECTOR_SIZE !== 0 || virtualSize >= MAX_BYTE_VALUE) {
+      throw new RangeError(`virtual size ${virtualSize} must be a positive multiple of ${SECTOR_SIZE} below 2^48`);
+    }
+    const slack = options.compactionSlack ?? DEFAULT_COMPACTION_SLACK;
+    await mkdir(dir, { recursive: true });
+    const map = new ExtentMap();
+    if (!(await exists(join(dir, JOURNAL_FILE)))) {
+      // Data file first: the journal's atomic appearance is what marks the upper complete.
+      const data = await open(join(dir, DATA_FILE), 'w+');
+      try {
+        await data.truncate(virtualSize);
+        await data.datasync();
+        return new Upper(dir, virtualSize, data, await Journal.create(dir, virtualSize), map, slack);
+      } catch (e) {
+        await data.close();
+        throw e;
+      }
+    }
+    let data: FileHandle;
+    try {
+      data = await open(join(dir, DATA_FILE), 'r+');
+    } catch (e) {
+      throw new UpperError('E_UPPER_CORRUPT', `${dir} has a journal but no readable data file`, { cause: e });
+    }
+    try {
+      const journal = await Journal.open(dir, virtualSize, {
+        apply: (r) => map.assign(r.offset, r.offset + r.length, r.op === JournalOp.Data ? Owner.Data : Owner.Zero),
+        verify: async (r: JournalRecord) => {
+          const bytes = Buffer.allocUnsafe(r.length);
+          await readFully(data, bytes, 0, r.length, r.offset);
+          return dataChecksum(bytes) === r.dataChecksum;
+        },
+      });
+      const dataSize = (await data.stat()).size;
+      if (dataSize !== virtualSize) {
+        await journal.close();
+        throw new UpperError('E_UPPER_CORRUPT', `${dir}/${DATA_FILE} is ${dataSize} bytes, expected ${virtualSize}`);
+      }
+      return new Upper(dir, virtualSize, data, journal, map, slack);
+    } catch (e) {
+      await data.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Writes `data` at any byte offset. Sectors it covers only partly are completed
+   * from what is there now: the upper's own data or zeroes, else `fill` (the lower image).
+   */
+  async write(offset: number, data: Buffer, fill: FillFrom = zeroFill): Promise<void> {
+    this.checkRange(offset, data.length);
+    if (data.length === 0) return;
+    const start = offset - (offset % SECTOR_SIZE);
+    const end = alignUp(offset + data.length);
+    const release = await this.locks.acquire(start, end);
+    try {
+      this.checkOpen();
+      const sectors = start === offset && end === offset + data.length ? data : await this.completeSectors(offset, data, start, end, fill);
+      const checksum = dataChecksum(sectors);
+      await writeFully(this.data, sectors, start);
+      while (this.compacting) await this.compacting;
+      const logged = this.journal.append(JournalOp.Data, start, end - start, checksum);
+      this.map.assign(start, end, Owner.Data);
+      await logged;
+    } finally {
+      release();
+    }
+  }
+
+  /** Makes [offset, offset+length) read as zeroes. Whole sectors become a zero extent; partial ones are written as data. */
+  async zero(offset: number, length: number, fill: FillFrom = zeroFill): Promise<void> {
+    this.checkRange(offset, length);
+    const inStart = alignUp(offset);
+    const inEnd = Math.floor((offset + length) / SECTOR_SIZE) * SECTOR_SIZE;
+    if (inStart >= inEnd) {
+      if (length > 0) await this.write(offset, Buffer.alloc(length), fill);
+      return;
+    }
+    const parts: Promise<void>[] = [this.zeroSectors(inStart, inEnd)];
+    if (offset < inStart) parts.push(this.write(offset, Buffer.alloc(inStart - offset), fill));
+    if (inEnd < offset + length) parts.push(this.write(inEnd, Buffer.alloc(offset + length - inEnd), fill));
+    await Promise.all(parts);
+  }
+
+  /** Durability point: every write and zero that completed before this call survives a crash once it resolves. */
+  async flush(): Promise<void> {
+    this.checkOpen();
+    while (this.compacting) await this.compacting;
+    await this.journal.flush(() => this.data.datasync());
+    if (this.journal.recordCount > this.compactionSlack + 2 * this.map.boundaryCount) await this.compact();
+  }
+
+  /** Rewrites the journal as one record per extent. Writes wait meanwhile; reads do not. */
+  compact(): Promise<void> {
+    this.checkOpen();
+    if (this.compacting) return this.compacting;
+    const run = this.journal.rewrite(() => this.data.datasync(), this.map.extents());
+    this.compacting = run.then(
+      () => {
+        this.compacting = null;
+      },
+      () => {
+        this.compacting = null;
+      },
+    );
+    return run;
+  }
+
+  /** Consecutive runs covering exactly [offset, offset+length). */
+  runs(offset: number, length: number): UpperRun[] {
+    const out: UpperRun[] = [];
+    this.map.forEachRun(offset, offset + length, (s, e, owner) => out.push({ offset: s, length: e - s, owner }));
+    return out;
+  }
+
+  /** Every owned extent in order (for commit). Do not write while iterating. */
+  extents(): IterableIterator<OwnedExtent> {
+    return this.map.extents();
+  }
+
+  /** Reads upper-owned Data bytes [offset, offset+length) into `into` at `at`. */
+  readData(offset: number, length: number, into: Buffer, at = 0): Promise<void> {
+    this.checkOpen();
+    return readFully(this.data, into, at, length, offset);
+  }
+
+  /** Waits for writes in flight, flushes, and releases the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const release = await this.locks.acquire(0, this.virtualSize);
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      release();
+      await Promise.allSettled([this.journal.close(), this.data.close()]);
+    }
+  }
+
+  private async zeroSectors(start: number, end: number): Promise<void> {
+    const release = await this.locks.acquire(start, end);
+    try {
+      this.checkOpen();
+      while (this.compacting) await this.compacting;
+      const logged = this.journal.append(JournalOp.Zero, start, end - start, 0);
+      this.map.assign(start, end, Owner.Zero);
+      await logged;
+    } finally {
+      release();
+    }
+  }
+
+  /** `data` widened to whole sectors [start, end); the edge sectors' other bytes come from their current owner. */
+  private async completeSectors(offset: number, data: Buffer, start: number, end: number, fill: FillFrom): Promise<Buffer> {
+    const sectors = Buffer.allocUnsafe(end - start);
+    const edges = offset > start ? [start] : [];
+    if (offset + data.length < end && end - SECTOR_SIZE !== edges[0]) edges.push(end - SECTOR_SIZE);
+    await Promise.all(edges.map((e) => this.readCurrent(e, sectors, e - start, fill)));
+    data.copy(sectors, offset - start);
+    return sectors;
+  }
+
+  /** One sector as reads see it now, into `into` at `at`. */
+  private async readCurrent(sector: number, into: Buffer, at: number, fill: FillFrom): Promise<void> {
+    switch (this.map.ownerAt(sector)) {
+      case Owner.Data:
+        return readFully(this.data, into, at, SECTOR_SIZE, sector);
+      case Owner.Zero:
+        into.fill(0, at, at + SECTOR_SIZE);
+        return;
+      case Owner.None:
+        (await fill(sector, SECTOR_SIZE)).copy(into, at, 0, SECTOR_SIZE);
+    }
+  }
+
+  private checkRange(offset: number, length: number): void {
+    this.checkOpen();
+    if (!(offset >= 0 && length >= 0 && offset + length <= this.virtualSize)) {
+      throw new UpperError('E_UPPER_OUT_OF_RANGE', `[${offset}, ${offset + length}) is outside the upper's ${this.virtualSize} bytes`);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new UpperError('E_UPPER_CLOSED', `upper ${this.dir} is closed`);
+  }
+}
+
+function alignUp(x: number): number {
+  return Math.ceil(x / SECTOR_SIZE) * SECTOR_SIZE;
+}
+
+/** Only "no such file" counts as absent: any other failure must not lead to creating a fresh upper over an old one. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
