@@ -1,3 +1,4 @@
+import { read as readCallback, write as writeCallback } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { LazybdError } from '../errors.js';
 import type { BlockDevice, BlockStatusExtent, WriteZeroesOptions } from './block-device.js';
@@ -41,19 +42,24 @@ export class RawFileDevice implements BlockDevice {
     }
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
+  // The hot paths use the callback fs API on the handle's fd: it is markedly cheaper per call
+  // than FileHandle's promise methods (and, with UV_USE_IO_URING=1, goes through io_uring).
+  read(offset: number, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafe(length);
-    let done = (await this.handle.read(buffer, 0, length, offset)).bytesRead;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);
-      if (bytesRead === 0) {
-        // The file shrank under us: what is missing reads as zeroes.
-        buffer.fill(0, done);
-        break;
-      }
-      done += bytesRead;
-    }
-    return buffer;
+    return new Promise((resolve, reject) => {
+      const step = (done: number): void => {
+        readCallback(this.handle.fd, buffer, done, length - done, offset + done, (err, bytesRead) => {
+          if (err) return reject(err);
+          done += bytesRead;
+          if (done === length) return resolve(buffer);
+          if (bytesRead > 0) return step(done);
+          // The file shrank under us: what is missing reads as zeroes.
+          buffer.fill(0, done);
+          resolve(buffer);
+        });
+      };
+      step(0);
+    });
   }
 
   async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
@@ -74,7 +80,7 @@ export class RawFileDevice implements BlockDevice {
     await this.zero(offset, length, options.fua);
   }
 
-  async cache(): Promise<void> {
+  async cache(_offset: number, _length: number): Promise<void> {
     // Local file: nothing to warm.
   }
 
@@ -93,10 +99,17 @@ export class RawFileDevice implements BlockDevice {
     if (fua) await this.handle.datasync();
   }
 
-  private async writeAll(data: Buffer, offset: number): Promise<void> {
-    for (let done = 0; done < data.length; ) {
-      const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done);
-      done += bytesWritten;
-    }
+  private writeAll(data: Buffer, offset: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const step = (done: number): void => {
+        writeCallback(this.handle.fd, data, done, data.length - done, offset + done, (err, bytesWritten) => {
+          if (err) return reject(err);
+          done += bytesWritten;
+          if (done === data.length) resolve();
+          else step(done);
+        });
+      };
+      step(0);
+    });
   }
 }
