@@ -81,9 +81,8 @@ export class Authorizer {
       const key = scopeKey(scopes);
       const extra = (bearer.params.scope ?? '').split(' ').filter((s) => s && !scopes.includes(s));
       if (extra.length) this.demanded.set(key, extra);
-      // Drop the token the registry refused (expired or revoked); a token fetched meanwhile by another request stays.
-      const cached = this.tokens.get(key);
-      if (cached && (sent === undefined || cached.header === sent)) this.tokens.delete(key);
+      // Drop the token the registry refused (expired or revoked); one fetched meanwhile by a concurrent request stays.
+      if (sent !== undefined && this.tokens.get(key)?.header === sent) this.tokens.delete(key);
       return true;
     }
     if (challenges.some((c) => c.scheme === 'basic')) {

@@ -83,6 +83,13 @@ export class RegistryNetworkError extends RegistryError {
   }
 }
 
+/** The TLS handshake failed (untrusted or mismatched certificate): retrying will not change the certificate. */
+export class RegistryTlsError extends RegistryError {
+  constructor(message: string, cause: unknown) {
+    super('E_REGISTRY_TLS', message, { retryable: false, cause });
+  }
+}
+
 export type TimeoutPhase = 'connect' | 'headers' | 'body';
 
 export class RegistryTimeoutError extends RegistryError {

@@ -12,6 +12,7 @@ import {
   RegistryProtocolError,
 } from './errors.js';
 import { HttpTransport, type TransportOptions } from './http-transport.js';
+import { abandon, readBody, readRange } from './response-body.js';
 import { transportError } from './response-errors.js';
 
 /** Manifest media types lazybd asks for: OCI first, Docker's for registries that convert. */
@@ -88,7 +89,7 @@ export class RegistryClient {
     });
     const declared = Number(res.headers['content-length']);
     if (declared > MANIFEST_LIMIT) {
-      res.body.destroy();
+      abandon(res);
       throw new RegistryProtocolError(`${what}: manifest of ${declared} bytes exceeds the ${MANIFEST_LIMIT}-byte limit`);
     }
     const bytes = await readBody(res, MANIFEST_LIMIT, what);
@@ -226,7 +227,7 @@ export class RegistryClient {
     if (res.statusCode === 206) {
       const range = parseContentRange(res.headers['content-range']);
       if (range?.start !== offset || range.end !== end) {
-        res.body.destroy();
+        abandon(res);
         if (range?.start === offset && range.total === range.end + 1) {
           throw new RangeNotSatisfiableError(`${what}: blob has only ${range.total} bytes`, { status: 206 });
         }
@@ -235,7 +236,7 @@ export class RegistryClient {
       return readRange(res, 0, length, what);
     }
     if (this.rangeFallback === 'refuse') {
-      res.body.destroy();
+      abandon(res);
       throw new RangeUnsupportedError(`${what}: server ignored the Range header and sent the whole blob`);
     }
     return readRange(res, offset, length, what);
@@ -285,56 +286,4 @@ function parseContentRange(header: string | string[] | undefined): { start: numb
   const m = typeof header === 'string' ? /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header.trim()) : null;
   if (!m) return undefined;
   return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? NaN : Number(m[3]) };
-}
-
-/** The whole body, refusing more than `limit` bytes. */
-async function readBody(res: Dispatcher.ResponseData, limit: number, what: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) {
-        res.body.destroy();
-        throw new RegistryProtocolError(`${what}: response larger than ${limit} bytes`);
-      }
-      parts.push(chunk);
-    }
-  } catch (e) {
-    throw transportError(e, what);
-  }
-  return Buffer.concat(parts, size);
-}
-
-/**
- * Reads `length` bytes after skipping `skip`. A 206 body is read to its end so
- * the connection goes back to the pool; from a whole-blob 200 the rest is
- * dropped, and the connection with it.
- */
-async function readRange(res: Dispatcher.ResponseData, skip: number, length: number, what: string): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(length);
-  const partial = res.statusCode === 206;
-  let filled = 0;
-  let toSkip = skip;
-  try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      let piece = chunk;
-      if (toSkip > 0) {
-        const dropped = Math.min(toSkip, piece.length);
-        toSkip -= dropped;
-        piece = piece.subarray(dropped);
-      }
-      if (partial && filled + piece.length > length) throw new RegistryProtocolError(`${what}: body longer than the range`, { status: 206 });
-      filled += piece.copy(out, filled);
-      if (!partial && filled === length) break;
-    }
-  } catch (e) {
-    res.body.destroy();
-    throw transportError(e, what);
-  }
-  if (filled < length) {
-    if (!partial) throw new RangeNotSatisfiableError(`${what}: blob ends before the range does`, { status: 200 });
-    throw new RegistryProtocolError(`${what}: body ended after ${filled} of ${length} bytes`, { status: 206, retryable: true });
-  }
-  return out;
 }

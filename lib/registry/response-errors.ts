@@ -11,6 +11,7 @@ import {
   RegistryProtocolError,
   RegistryRejectedError,
   RegistryServerError,
+  RegistryTlsError,
   RegistryTimeoutError,
   TooManyRequestsError,
   UnauthorizedError,
@@ -21,6 +22,8 @@ import {
 export type Subject = 'manifest' | 'blob' | 'upload' | 'token' | 'registry';
 
 const ERROR_BODY_LIMIT = 64 * 1024;
+/** OpenSSL verification codes and node's TLS codes. */
+const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|^ERR_TLS|^ERR_SSL/;
 
 /** Turns an unwanted response into the matching coded error; consumes the body. */
 export async function responseError(res: Dispatcher.ResponseData, subject: Subject, what: string): Promise<RegistryError> {
@@ -49,7 +52,9 @@ export function transportError(err: unknown, what: string): unknown {
   if (err instanceof undiciErrors.HeadersTimeoutError) return new RegistryTimeoutError('headers', `${what}: no response headers in time`, err);
   if (err instanceof undiciErrors.BodyTimeoutError) return new RegistryTimeoutError('body', `${what}: response body stalled`, err);
   if (err instanceof undiciErrors.RequestAbortedError || (err as Error)?.name === 'AbortError') return err;
-  if (err instanceof undiciErrors.UndiciError || typeof (err as NodeJS.ErrnoException)?.code === 'string') {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (typeof code === 'string' && TLS_CODES.test(code)) return new RegistryTlsError(`${what}: ${(err as Error).message}`, err);
+  if (err instanceof undiciErrors.UndiciError || typeof code === 'string') {
     return new RegistryNetworkError(`${what}: ${(err as Error).message}`, err);
   }
   return err;
@@ -58,13 +63,12 @@ export function transportError(err: unknown, what: string): unknown {
 async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
+  // Leaving the loop early destroys the body, which undici reports as an error nobody else listens for.
+  body.on('error', () => undefined);
   for await (const chunk of body as AsyncIterable<Buffer>) {
     parts.push(chunk);
     size += chunk.length;
-    if (size >= limit) {
-      body.destroy();
-      break;
-    }
+    if (size >= limit) break;
   }
   return Buffer.concat(parts).toString('utf8', 0, Math.min(size, limit));
 }

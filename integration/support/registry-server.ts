@@ -1,0 +1,121 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Agent, request } from 'undici';
+import { spawnOwned, waitFor, type Owned } from './processes.js';
+import type { CertFiles, TokenServer } from './token-server.js';
+
+const run = promisify(execFile);
+
+export type RegistryAuth =
+  | { kind: 'none' }
+  | { kind: 'htpasswd'; users: Record<string, string> }
+  | { kind: 'token'; tokenServer: TokenServer; certFile: string };
+
+export interface RegistryServerOptions {
+  auth?: RegistryAuth;
+  /** Serve https with this certificate instead of http. */
+  tls?: CertFiles;
+}
+
+export interface RegistryServer {
+  /** `127.0.0.1:<port>`, the registry part of an image reference. */
+  host: string;
+  /** Where the registry keeps its blobs and repositories. */
+  storageDir: string;
+  process: Owned;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real CNCF distribution registry (`docker-registry`, 2.8) on a free
+ * loopback port with its own temporary storage; resolves once `/v2/` answers.
+ */
+export async function startRegistry(options: RegistryServerOptions = {}): Promise<RegistryServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'lazybd-registry-'));
+  try {
+    const port = await freePort();
+    const storageDir = join(dir, 'storage');
+    const config = [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${storageDir}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '  secret: lazybd-test-secret',
+      ...(options.tls ? ['  tls:', `    certificate: ${options.tls.certFile}`, `    key: ${options.tls.keyFile}`] : []),
+      ...(await authConfig(options.auth ?? { kind: 'none' }, dir)),
+    ].join('\n');
+    const configFile = join(dir, 'config.yml');
+    await writeFile(configFile, `${config}\n`);
+
+    const proc = spawnOwned('docker-registry', ['serve', configFile]);
+    const host = `127.0.0.1:${port}`;
+    const agent = new Agent({ connect: { rejectUnauthorized: false } });
+    const stop = async () => {
+      await proc.stop();
+      await agent.close();
+      await rm(dir, { recursive: true, force: true });
+    };
+    try {
+      await waitFor(
+        async () => {
+          if (proc.child.exitCode !== null) throw new Error(`docker-registry exited early:\n${proc.output()}`);
+          const res = await request(`${options.tls ? 'https' : 'http'}://${host}/v2/`, { dispatcher: agent }).catch(() => undefined);
+          await res?.body.dump();
+          return res !== undefined && (res.statusCode === 200 || res.statusCode === 401);
+        },
+        10_000,
+        'docker-registry to answer /v2/',
+      );
+    } catch (e) {
+      await stop();
+      throw e;
+    }
+    return { host, storageDir, process: proc, stop };
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function authConfig(auth: RegistryAuth, dir: string): Promise<string[]> {
+  switch (auth.kind) {
+    case 'none':
+      return [];
+    case 'htpasswd': {
+      const lines = await Promise.all(Object.entries(auth.users).map(async ([user, pass]) => (await run('htpasswd', ['-Bbn', user, pass])).stdout.trim()));
+      const file = join(dir, 'htpasswd');
+      await writeFile(file, `${lines.join('\n')}\n`);
+      return ['auth:', '  htpasswd:', '    realm: lazybd-test', `    path: ${file}`];
+    }
+    case 'token':
+      return [
+        'auth:',
+        '  token:',
+        `    realm: ${auth.tokenServer.realm}`,
+        `    service: ${auth.tokenServer.service}`,
+        `    issuer: ${auth.tokenServer.issuer}`,
+        `    rootcertbundle: ${auth.certFile}`,
+      ];
+  }
+}
+
+/** A port nothing listens on right now (the kernel's pick for port 0). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
