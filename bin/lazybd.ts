@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import sade from 'sade';
+import { createCommand, exportCommand, imagesCommand, inspectCommand, rmCommand, verifyCommand } from '../lib/cli/image-commands.js';
+import { runCommand } from '../lib/cli/run-command.js';
+
+const prog = sade('lazybd')
+  .version('0.1.0')
+  .describe('Lazily-loaded block-device images over NBD')
+  .option('--store', 'Local image store directory (default $LAZYBD_STORE or ~/.local/share/lazybd)')
+  .option('--json', 'Machine-readable output on stdout, no progress bars')
+  .option('--debug', 'Print stack traces on errors');
+
+prog
+  .command('create <raw-image> <name:tag>')
+  .describe('Create a one-layer image from a raw disk image (zero blocks become holes)')
+  .option('--chunk-size', 'Verification/fetch chunk size in bytes (power of two, 4 KiB–16 MiB)', 65536)
+  .action(runCommand(createCommand));
+
+prog.command('inspect <name:tag>').describe('Show layers, sizes, extent and chunk counts, digests').action(runCommand(inspectCommand));
+prog.command('export <name:tag> <out.raw>').describe('Flatten the image to a sparse raw file').action(runCommand(exportCommand));
+prog.command('verify <name:tag>').describe('Check every chunk of every layer against its digest').action(runCommand(verifyCommand));
+prog.command('images').describe('List images in the local store').action(runCommand(imagesCommand));
+prog.command('rm <name:tag>').describe('Remove an image; blobs other images use stay').action(runCommand(rmCommand));
+
+prog.parse(process.argv);

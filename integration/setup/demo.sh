@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The main job on the embedded default (a local OCI-layout store, no registry):
+# build a sample ext4 disk image, turn it into a lazybd image, inspect, verify and
+# export it (byte-identical to the source).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+work=${LAZYBD_DEMO_DIR:-$(mktemp -d)}
+export LAZYBD_STORE=${LAZYBD_STORE:-$work/store}
+lazybd() { node dist/bin/lazybd.js "$@"; }
+
+mkdir -p "$work/rootfs/etc" "$work/rootfs/data"
+cp -r /usr/share/common-licenses "$work/rootfs/data/" 2>/dev/null || true
+echo "hello from lazybd" > "$work/rootfs/etc/motd"
+head -c 8M /dev/urandom > "$work/rootfs/data/random.bin"
+rm -f "$work/disk.raw"
+mke2fs -q -t ext4 -d "$work/rootfs" "$work/disk.raw" 256M
+
+lazybd create "$work/disk.raw" demo:latest
+lazybd inspect demo:latest
+lazybd verify demo:latest
+lazybd export demo:latest "$work/export.raw"
+cmp "$work/disk.raw" "$work/export.raw" && echo "export is byte-identical to the source ($work/export.raw)"
+echo "store: $LAZYBD_STORE"

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import { LayerWriter } from '../../lib/format/layer-writer.js';
+import type { ByteSink } from '../../lib/format/random-access.js';
+
+/**
+ * The recipes behind format-spec/vectors/: each layer is a list of extents with
+ * deterministic contents, so the expected bytes of any read come from a plain model,
+ * not from the reader under test.
+ */
+export interface LayerRecipe {
+  name: string;
+  virtualSize: number;
+  chunkSize: number;
+  extents: ({ kind: 'data'; offset: number; length: number; seed: number } | { kind: 'zero'; offset: number; length: number })[];
+}
+
+export interface StackRecipe {
+  name: string;
+  /** Bottom first. */
+  layers: string[];
+  reads: [offset: number, length: number][];
+}
+
+export const LAYERS: LayerRecipe[] = [
+  {
+    name: 'single-extent',
+    virtualSize: 64 * 1024,
+    chunkSize: 4096,
+    extents: [{ kind: 'data', offset: 8192, length: 12288, seed: 1 }],
+  },
+  {
+    name: 'mixed-kinds',
+    virtualSize: 1 << 20,
+    chunkSize: 4096,
+    extents: [
+      { kind: 'data', offset: 0, length: 1024, seed: 2 },
+      { kind: 'zero', offset: 4096, length: 65536 },
+      { kind: 'data', offset: 131072, length: 5120, seed: 3 },
+      { kind: 'data', offset: 1048064, length: 512, seed: 4 },
+    ],
+  },
+  {
+    name: 'odd-size-tail',
+    virtualSize: 10_000,
+    chunkSize: 4096,
+    extents: [{ kind: 'data', offset: 9216, length: 784, seed: 5 }],
+  },
+  {
+    name: 'top-of-stack',
+    virtualSize: 1 << 20,
+    chunkSize: 8192,
+    extents: [
+      { kind: 'zero', offset: 0, length: 512 },
+      { kind: 'data', offset: 2048, length: 4096, seed: 6 },
+      { kind: 'data', offset: 133120, length: 1024, seed: 7 },
+    ],
+  },
+];
+
+export const STACKS: StackRecipe[] = [
+  { name: 'single-extent', layers: ['single-extent'], reads: [[0, 65536], [8192, 4096], [8000, 600], [20480, 1]] },
+  { name: 'mixed-kinds', layers: ['mixed-kinds'], reads: [[0, 1 << 20], [1000, 100], [131072 + 4000, 2000], [1048575, 1]] },
+  { name: 'odd-size-tail', layers: ['odd-size-tail'], reads: [[0, 10_000], [9900, 100], [9999, 1]] },
+  { name: 'two-layers', layers: ['mixed-kinds', 'top-of-stack'], reads: [[0, 1 << 20], [0, 8192], [131072, 8192], [4000, 3000]] },
+];
+
+/** Deterministic, position-dependent bytes, so a misplaced byte never looks right. */
+export function pattern(seed: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) b[i] = (i * 31 + seed * 97 + (i >> 9)) & 0xff;
+  return b;
+}
+
+export async function writeRecipe(recipe: LayerRecipe, sink: ByteSink): Promise<void> {
+  const w = new LayerWriter(sink, { virtualSize: recipe.virtualSize, chunkSize: recipe.chunkSize, uuid: Buffer.from(createHash('sha256').update(recipe.name).digest().subarray(0, 16)) });
+  for (const e of recipe.extents) {
+    if (e.kind === 'data') await w.addData(e.offset, pattern(e.seed, e.length));
+    else w.addZero(e.offset, e.length);
+  }
+  await w.finish();
+}
+
+/** The device a stack shows, computed from the recipes alone. */
+export function modelDevice(layers: LayerRecipe[]): Buffer {
+  const size = layers[layers.length - 1]!.virtualSize;
+  const device = Buffer.alloc(size);
+  for (const l of layers) {
+    for (const e of l.extents) {
+      const len = Math.min(e.length, size - e.offset);
+      if (e.kind === 'data') pattern(e.seed, e.length).copy(device, e.offset, 0, len);
+      else device.fill(0, e.offset, e.offset + len);
+    }
+  }
+  return device;
+}
+
+export function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}

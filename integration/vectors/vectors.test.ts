@@ -1,0 +1,59 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { LayerReader } from '../../lib/format/layer-reader.js';
+import { MergedIndex } from '../../lib/format/merged-index.js';
+import { BufferRandomAccess, type ByteSink } from '../../lib/format/random-access.js';
+import { LAYERS, sha256, writeRecipe } from './recipes.js';
+
+const dir = 'format-spec/vectors';
+interface Vectors {
+  layers: { file: string; sha256: string }[];
+  stacks: { name: string; layers: string[]; reads: { offset: number; length: number; sha256: string }[] }[];
+  malformed: { file: string; error: string }[];
+}
+const vectors: Vectors = JSON.parse(await readFile(join(dir, 'vectors.json'), 'utf8'));
+const load = (file: string) => readFile(join(dir, file));
+
+test('the writer still produces the committed vector blobs byte for byte', async () => {
+  for (const recipe of LAYERS) {
+    const parts: Buffer[] = [];
+    const sink: ByteSink = { write: async (d) => void parts.push(Buffer.from(d)) };
+    await writeRecipe(recipe, sink);
+    const expected = vectors.layers.find((l) => l.file === `${recipe.name}.layer`)!;
+    assert.is(sha256(Buffer.concat(parts)), expected.sha256, recipe.name);
+    assert.is(sha256(await load(expected.file)), expected.sha256, `${recipe.name} on disk`);
+  }
+});
+
+test('reads of every vector stack return the expected bytes', async () => {
+  for (const stack of vectors.stacks) {
+    const readers = await Promise.all(stack.layers.map(async (f) => LayerReader.open(new BufferRandomAccess(await load(f)))));
+    const size = readers[readers.length - 1]!.virtualSize;
+    const index = MergedIndex.build(readers.map((r) => r.extents), size);
+    for (const read of stack.reads) {
+      const out = Buffer.alloc(read.length);
+      for (const p of index.resolve(read.offset, read.length)) {
+        if (p.kind !== 'data') continue;
+        const r = readers[p.layer]!;
+        (await r.source.read(p.physicalOffset, p.length)).copy(out, p.offset - read.offset);
+      }
+      assert.is(sha256(out), read.sha256, `${stack.name} read ${read.offset}+${read.length}`);
+    }
+  }
+});
+
+test('every malformed vector is refused with its error code', async () => {
+  for (const m of vectors.malformed) {
+    let code = 'no error';
+    try {
+      await LayerReader.open(new BufferRandomAccess(await load(m.file)));
+    } catch (e) {
+      code = (e as { code: string }).code;
+    }
+    assert.is(code, m.error, m.file);
+  }
+});
+
+test.run();

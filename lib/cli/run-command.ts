@@ -1,0 +1,36 @@
+import { LazybdError } from '../errors.js';
+
+export interface GlobalOptions {
+  store?: string;
+  json?: boolean;
+  debug?: boolean;
+}
+
+/**
+ * Wraps a command action: a failure becomes one clear line on stderr (with its code)
+ * and the error's exit status; the stack only with --debug.
+ */
+export function runCommand<A extends unknown[]>(action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const opts = (args[args.length - 1] ?? {}) as GlobalOptions;
+    try {
+      await action(...args);
+    } catch (e) {
+      process.exitCode = reportError(e, opts);
+    }
+  };
+}
+
+export function reportError(e: unknown, opts: GlobalOptions): number {
+  const err = e as Error & { code?: string; exitStatus?: number };
+  if (opts.json) process.stdout.write(JSON.stringify({ error: { code: err.code ?? 'E_INTERNAL', message: err.message } }) + '\n');
+  const code = err.code ? ` (${err.code})` : '';
+  process.stderr.write(`lazybd: ${err.message}${code}\n`);
+  if (opts.debug && err.stack) process.stderr.write(`${err.stack}\n`);
+  return e instanceof LazybdError ? err.exitStatus! : 1;
+}
+
+/** Prints a result: JSON when asked, otherwise the human text. */
+export function printResult(opts: GlobalOptions, json: unknown, human: () => string): void {
+  process.stdout.write(opts.json ? JSON.stringify(json) + '\n' : human() + '\n');
+}

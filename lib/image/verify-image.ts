@@ -1,0 +1,37 @@
+import { ChunkDigestError } from '../format/errors.js';
+import { LazybdError } from '../errors.js';
+import type { LocalImage } from './local-image.js';
+import type { Progress } from './raw-scanner.js';
+
+export class ImageVerifyError extends LazybdError {
+  constructor(
+    readonly layer: number,
+    readonly layerDigest: string,
+    readonly chunk: number,
+    readonly physicalOffset: number,
+  ) {
+    super('E_VERIFY_FAILED', `layer ${layer} (${layerDigest}): chunk ${chunk} at blob offset ${physicalOffset} does not match its digest`, { exitStatus: 4 });
+  }
+}
+
+/** `lazybd verify`: every layer's header and every chunk against its digest; stops at the first bad chunk. */
+export async function verifyImage(image: LocalImage, onProgress?: Progress): Promise<{ chunks: number; bytes: number }> {
+  const total = image.layers.reduce((n, l) => n + l.reader.trailer.dataLength, 0);
+  let bytes = 0;
+  let chunks = 0;
+  for (const [i, layer] of image.layers.entries()) {
+    await layer.reader.checkHeader();
+    for (let c = 0; c < layer.reader.chunks.count; c++) {
+      try {
+        await layer.reader.readChunk(c);
+      } catch (e) {
+        if (e instanceof ChunkDigestError) throw new ImageVerifyError(i, layer.descriptor.digest, c, e.physicalOffset);
+        throw e;
+      }
+      chunks++;
+      bytes += layer.reader.chunks.length(c);
+      onProgress?.(bytes, total);
+    }
+  }
+  return { chunks, bytes };
+}
