@@ -11,7 +11,11 @@ import { JOURNAL_FILE, JOURNAL_HEADER_SIZE, JOURNAL_RECORD_SIZE, JOURNAL_TEMP_FI
 export interface ReplayHooks {
   /** Called in journal order for every record that stands (never for Flush markers). */
   apply(record: JournalRecord): void;
-  /** Whether the data file holds the bytes a Data record written after the last Flush marker promised. */
+  /**
+   * Whether a Data record written after the last Flush marker may stand: false when
+   * its bytes may not have reached the data file (a crash can persist the record
+   * without the data), which would expose stale bytes. Called after `apply` of every earlier record.
+   */
   verify(record: JournalRecord): Promise<boolean>;
 }
 

@@ -86,6 +86,8 @@ export class Upper {
       const journal = await Journal.open(dir, virtualSize, {
         apply: (r) => map.assign(r.offset, r.offset + r.length, r.op === JournalOp.Data ? Owner.Data : Owner.Zero),
         verify: async (r: JournalRecord) => {
+          // Sectors already Data hold their older value or a newer one whatever happened: never stale.
+          if (ownsOnlyData(map, r.offset, r.offset + r.length)) return true;
           const bytes = Buffer.allocUnsafe(r.length);
           await readFully(data, bytes, 0, r.length, r.offset);
           return dataChecksum(bytes) === r.dataChecksum;
@@ -243,6 +245,14 @@ export class Upper {
   private checkOpen(): void {
     if (this.closed) throw new UpperError('E_UPPER_CLOSED', `upper ${this.dir} is closed`);
   }
+}
+
+function ownsOnlyData(map: ExtentMap, start: number, end: number): boolean {
+  let only = true;
+  map.forEachRun(start, end, (_s, _e, owner) => {
+    if (owner !== Owner.Data) only = false;
+  });
+  return only;
 }
 
 function alignUp(x: number): number {
