@@ -1,0 +1,267 @@
+// Broken and hostile clients over a raw socket: the server drops or answers
+// them and keeps serving everyone else; memory per connection stays bounded.
+import { connect, type Socket } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { BlockDevice } from '../lib/device/block-device.js';
+import { Cmd, IHAVEOPT, Opt, REP_ACK, REP_ERR_POLICY, REP_ERR_UNSUP, REP_SERVER, REQUEST_MAGIC } from '../lib/nbd/protocol.js';
+import { waitFor } from './support/processes.js';
+import { requireTools } from './support/tools.js';
+import { pattern, run, serve, type Served } from './nbd-fixture.js';
+
+const MiB = 1024 * 1024;
+
+/** A byte-level client: exact reads, and a flag for when the server hung up. */
+class RawClient {
+  private buffered = Buffer.alloc(0);
+  private wake: (() => void) | null = null;
+  ended = false;
+  constructor(readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buffered = Buffer.concat([this.buffered, d]);
+      this.wake?.();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.wake?.();
+    });
+    socket.on('error', () => {});
+  }
+  static open(path: string): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = connect(path, () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+  async read(n: number): Promise<Buffer> {
+    while (this.buffered.length < n) {
+      if (this.ended) throw new Error(`connection closed with ${this.buffered.length}/${n} bytes`);
+      await new Promise<void>((r) => (this.wake = r));
+    }
+    const out = this.buffered.subarray(0, n);
+    this.buffered = this.buffered.subarray(n);
+    return out;
+  }
+  /** Resolves true if the server closes the connection within `ms`. */
+  async closedWithin(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!this.ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return this.ended;
+  }
+  write(b: Buffer): void {
+    this.socket.write(b);
+  }
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+function option(code: number, data: Buffer = Buffer.alloc(0), declaredLength = data.length): Buffer {
+  const b = Buffer.alloc(16 + data.length);
+  b.writeBigUInt64BE(IHAVEOPT, 0);
+  b.writeUInt32BE(code, 8);
+  b.writeUInt32BE(declaredLength, 12);
+  data.copy(b, 16);
+  return b;
+}
+
+function request(type: number, cookie: number, offset: number, length: number, payload?: Buffer): Buffer {
+  const b = Buffer.alloc(28 + (payload?.length ?? 0));
+  b.writeUInt32BE(REQUEST_MAGIC, 0);
+  b.writeUInt16BE(type, 6);
+  b.writeUInt32BE(cookie, 12);
+  b.writeUInt32BE(offset, 20);
+  b.writeUInt32BE(length, 24);
+  payload?.copy(b, 28);
+  return b;
+}
+
+async function readOptionReply(c: RawClient): Promise<{ option: number; type: number; data: Buffer }> {
+  const h = await c.read(20);
+  return { option: h.readUInt32BE(8), type: h.readUInt32BE(12), data: await c.read(h.readUInt32BE(16)) };
+}
+
+/** Greeting + client flags (fixed newstyle, no zeroes). */
+async function hello(path: string): Promise<RawClient> {
+  const c = await RawClient.open(path);
+  const greeting = await c.read(18);
+  assert.is(greeting.toString('latin1', 0, 8), 'NBDMAGIC');
+  c.write(Buffer.from([0, 0, 0, 3]));
+  return c;
+}
+
+/** Handshake through NBD_OPT_GO with simple replies. */
+async function enter(path: string, name: string): Promise<RawClient> {
+  const c = await hello(path);
+  const n = Buffer.from(name);
+  const data = Buffer.alloc(6 + n.length);
+  data.writeUInt32BE(n.length, 0);
+  n.copy(data, 4);
+  c.write(option(Opt.GO, data));
+  for (;;) {
+    const r = await readOptionReply(c);
+    if (r.type === REP_ACK) return c;
+    assert.ok(r.type < 0x80000000, `GO failed with ${r.type.toString(16)}`);
+  }
+}
+
+async function simpleReply(c: RawClient): Promise<{ error: number; cookie: number }> {
+  const h = await c.read(16);
+  assert.is(h.readUInt32BE(0), 0x67446698);
+  return { error: h.readUInt32BE(4), cookie: h.readUInt32BE(12) };
+}
+
+/** A healthy client still gets served (and the data is right). */
+async function assertServing(s: Served, name: string, expected: Buffer): Promise<void> {
+  const c = await enter(s.socket, name);
+  c.write(request(Cmd.READ, 77, 0, expected.length));
+  assert.equal(await simpleReply(c), { error: 0, cookie: 77 });
+  assert.ok((await c.read(expected.length)).equals(expected));
+  c.close();
+}
+
+const content = pattern(64 * 1024, 9);
+
+test('bad magic, absurd option length, unknown client flags: dropped; others unaffected', async () => {
+  const s = await serve([{ name: 'x', size: MiB, content }]);
+  try {
+    const badMagic = await hello(s.socket);
+    badMagic.write(Buffer.from('NOTMAGIC\0\0\0\x07\0\0\0\0'));
+    assert.ok(await badMagic.closedWithin(2000), 'bad option magic closes');
+
+    const absurd = await hello(s.socket);
+    absurd.write(option(Opt.INFO, Buffer.alloc(0), 0xfffffff0));
+    assert.ok(await absurd.closedWithin(2000), 'absurd option length closes');
+
+    const flags = await RawClient.open(s.socket);
+    await flags.read(18);
+    flags.write(Buffer.from([0x80, 0, 0, 1]));
+    assert.ok(await flags.closedWithin(2000), 'unknown client flags close');
+
+    const badRequest = await enter(s.socket, 'x');
+    badRequest.write(Buffer.alloc(28, 0xee));
+    assert.ok(await badRequest.closedWithin(2000), 'bad request magic closes');
+
+    await assertServing(s, 'x', content);
+    assert.ok(s.logs.some((l) => /dropped: bad option magic/.test(l)), s.logs.join('\n'));
+  } finally {
+    await s.stop();
+  }
+});
+
+test('unknown option: ERR_UNSUP with payload consumed; STARTTLS without TLS: ERR_POLICY', async () => {
+  const s = await serve([{ name: 'x', size: MiB, content }]);
+  try {
+    const c = await hello(s.socket);
+    c.write(option(1234, Buffer.alloc(300, 0x55)));
+    const unsup = await readOptionReply(c);
+    assert.is(unsup.option, 1234);
+    assert.is(unsup.type, REP_ERR_UNSUP);
+    c.write(option(Opt.STARTTLS));
+    assert.is((await readOptionReply(c)).type, REP_ERR_POLICY);
+    c.write(option(Opt.LIST));
+    const entry = await readOptionReply(c);
+    assert.is(entry.type, REP_SERVER);
+    assert.is(entry.data.toString('latin1', 4, 4 + entry.data.readUInt32BE(0)), 'x');
+    assert.is((await readOptionReply(c)).type, REP_ACK);
+    c.write(option(Opt.ABORT));
+    assert.is((await readOptionReply(c)).type, REP_ACK);
+    assert.ok(await c.closedWithin(2000));
+  } finally {
+    await s.stop();
+  }
+});
+
+test('unknown command: EINVAL and the connection stays usable; truncated and mid-payload disconnects', async () => {
+  const s = await serve([{ name: 'x', size: MiB, content }]);
+  try {
+    const c = await enter(s.socket, 'x');
+    c.write(request(42, 1, 0, 512));
+    assert.equal(await simpleReply(c), { error: 22, cookie: 1 });
+    c.write(request(Cmd.READ, 2, 0, 16));
+    assert.equal(await simpleReply(c), { error: 0, cookie: 2 });
+    assert.ok((await c.read(16)).equals(content.subarray(0, 16)));
+    c.close();
+
+    // Half a request header, then gone.
+    const truncated = await enter(s.socket, 'x');
+    truncated.write(request(Cmd.READ, 3, 0, 16).subarray(0, 13));
+    truncated.close();
+    // A WRITE whose payload never finishes: nothing may reach the device.
+    const midPayload = await enter(s.socket, 'x');
+    midPayload.write(request(Cmd.WRITE, 4, 0, 65536, Buffer.alloc(65536, 0xff)).subarray(0, 28 + 30000));
+    await new Promise((r) => setTimeout(r, 50));
+    midPayload.close();
+    // Half an option, then gone.
+    const halfOption = await hello(s.socket);
+    halfOption.write(option(Opt.GO, Buffer.alloc(40)).subarray(0, 30));
+    halfOption.close();
+
+    await waitFor(() => s.server.connectionCount === 0, 5000, 'connections to close');
+    await assertServing(s, 'x', content);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('2000 connections opened and dropped; a normal client still works', async () => {
+  const s = await serve([{ name: 'x', size: MiB, content }]);
+  try {
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(
+        Array.from({ length: 100 }, async (_, i) => {
+          const c = await RawClient.open(s.socket);
+          // A mix: gone at once, gone after the greeting, gone mid-option.
+          if (i % 3 === 1) await c.read(18);
+          if (i % 3 === 2) c.write(Buffer.from([0, 0, 0, 3, 0x49, 0x48]));
+          c.close();
+        }),
+      );
+    }
+    await waitFor(() => s.server.connectionCount === 0, 10_000, 'dropped connections to be reaped');
+    await assertServing(s, 'x', content);
+    if (await requireTools('nbdinfo')) {
+      const out = (await run('nbdinfo', ['--size', s.uri('x')])).stdout.trim();
+      assert.is(out, String(MiB));
+    }
+  } finally {
+    await s.stop();
+  }
+});
+
+test('a client that stops reading replies stalls its own connection at the memory cap', async () => {
+  const s = await serve([{ name: 'x', size: 64 * MiB }], { maxBufferedBytes: 2 * MiB });
+  let reads = 0;
+  const device = s.devices.get('x')!;
+  const read = device.read.bind(device);
+  (device as { read: BlockDevice['read'] }).read = (offset, length) => {
+    reads++;
+    return read(offset, length);
+  };
+  try {
+    const c = await enter(s.socket, 'x');
+    c.socket.pause(); // stop reading replies
+    const total = 48;
+    for (let i = 0; i < total; i++) {
+      c.write(request(Cmd.READ, i, i * MiB, MiB));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(reads < 16, `server kept reading requests: ${reads} device reads with replies unread`);
+    c.socket.resume();
+    const seen = new Set<number>();
+    for (let i = 0; i < total; i++) {
+      const r = await simpleReply(c);
+      assert.is(r.error, 0);
+      seen.add(r.cookie);
+      await c.read(MiB);
+    }
+    assert.is(seen.size, total);
+    assert.is(reads, total);
+    c.close();
+  } finally {
+    await s.stop();
+  }
+});
+
+test.run();
