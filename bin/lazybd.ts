@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import sade from 'sade';
 import { createCommand, exportCommand, imagesCommand, inspectCommand, rmCommand, verifyCommand } from '../lib/cli/image-commands.js';
+import { commitCommand, serveCommand } from '../lib/cli/daemon-commands.js';
 import { runCommand } from '../lib/cli/run-command.js';
 
 const prog = sade('lazybd')
@@ -21,5 +22,22 @@ prog.command('export <name:tag> <out.raw>').describe('Flatten the image to a spa
 prog.command('verify <name:tag>').describe('Check every chunk of every layer against its digest').action(runCommand(verifyCommand));
 prog.command('images').describe('List images in the local store').action(runCommand(imagesCommand));
 prog.command('rm <name:tag>').describe('Remove an image; blobs other images use stay').action(runCommand(rmCommand));
+
+prog
+  .command('serve <name:tag>')
+  .describe('Export images over NBD (unix socket by default); more images may follow the first')
+  .option('--upper', 'Directory of the writable upper file (created if absent)')
+  .option('--read-only', 'Refuse writes')
+  .option('--socket', 'Unix socket path (default $XDG_RUNTIME_DIR/lazybd/<export>.sock)')
+  .option('--listen', 'TCP HOST:PORT instead of a unix socket (host defaults to 127.0.0.1)')
+  .option('--export', 'Export name (default: the image ref)')
+  .option('--tls-cert', 'PEM certificate: enables STARTTLS (nbds://)')
+  .option('--tls-key', 'PEM private key for --tls-cert')
+  .action(runCommand(serveCommand));
+
+prog
+  .command('commit <upper-dir> <new-name:tag>')
+  .describe('Turn an upper into a new top layer over its base image')
+  .action(runCommand(commitCommand));
 
 prog.parse(process.argv);

@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { Upper } from '../device/upper/upper.js';
+import { Owner } from '../device/upper/extent-map.js';
+import { LayerWriter, type LayerSummary } from '../format/layer-writer.js';
+import type { Descriptor } from '../oci/manifest.js';
+import type { OciStore } from '../store/oci-store.js';
+import { layerDescriptor } from './layer-descriptor.js';
+import { LocalImage } from './local-image.js';
+import type { Progress } from './raw-scanner.js';
+import { saveImage } from './save-image.js';
+
+const COPY_SIZE = 4 << 20;
+
+/**
+ * `lazybd commit`: the upper's extents become a new top layer over its base image
+ * (data as data, zeroed and trimmed ranges as zero extents), tagged as `ref`.
+ * The upper is left as it was; serving the new image shows exactly what the device showed.
+ */
+export async function commitUpper(
+  store: OciStore,
+  upperDir: string,
+  base: LocalImage,
+  ref: string,
+  onProgress?: Progress,
+): Promise<{ manifest: Descriptor; layer: Descriptor; summary: LayerSummary }> {
+  const upper = await Upper.open(upperDir, { virtualSize: base.virtualSize });
+  try {
+    return await store.lease(async () => {
+      const blob = await store.newBlob();
+      try {
+        const uuid = randomBytes(16);
+        const writer = new LayerWriter(blob, { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize, uuid });
+        const extents = [...upper.extents()];
+        const total = extents.reduce((n, e) => n + e.length, 0);
+        let done = 0;
+        const buf = Buffer.allocUnsafe(COPY_SIZE);
+        for (const e of extents) {
+          if (e.owner === Owner.Zero) writer.addZero(e.offset, e.length);
+          else {
+            for (let at = 0; at < e.length; at += COPY_SIZE) {
+              const n = Math.min(COPY_SIZE, e.length - at);
+              await upper.readData(e.offset + at, n, buf);
+              await writer.addData(e.offset + at, buf.subarray(0, n));
+            }
+          }
+          done += e.length;
+          onProgress?.(done, total);
+        }
+        const summary = await writer.finish();
+        const layer = layerDescriptor(await blob.commit(), summary, uuid);
+        const manifest = await saveImage(store, ref, [...base.manifest.layers, layer], { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize });
+        return { manifest, layer, summary };
+      } finally {
+        await blob.abort();
+      }
+    });
+  } finally {
+    await upper.close();
+  }
+}
