@@ -69,9 +69,17 @@ function randomLower(rand: (n: number) => number, size: number): BufferLower {
   return new BufferLower(bytes, holes);
 }
 
+const made: string[] = [];
+
 async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'lazybd-layered-'));
+  const d = await mkdtemp(join(tmpdir(), 'lazybd-layered-'));
+  made.push(d);
+  return d;
 }
+
+test.after(async () => {
+  await Promise.all(made.map((d) => rm(d, { recursive: true, force: true })));
+});
 
 /** Copies an open upper's files as a SIGKILL would leave them (page cache included). */
 async function crashImage(from: string, to: string): Promise<void> {
@@ -204,6 +212,114 @@ async function life(seed: number, sequences: number): Promise<void> {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   }
 }
+
+/** A small device over a lower with a hole at [8192, 16384). */
+async function smallDevice(): Promise<{ dev: LayeredDevice; lower: BufferLower; upper: Upper }> {
+  const bytes = Buffer.alloc(64 * 1024, 0x11);
+  bytes.fill(0, 8192, 16384);
+  const lower = new BufferLower(bytes, [[8192, 16384]]);
+  const upper = await Upper.open(await tempDir(), { virtualSize: bytes.length });
+  return { dev: new LayeredDevice({ lower, upper }), lower, upper };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  return p.then(
+    () => undefined,
+    (e: { code?: string }) => e.code,
+  );
+}
+
+test('blockStatus merges upper data and zero extents over the lower status', async () => {
+  const { dev } = await smallDevice();
+  try {
+    await dev.write(0, Buffer.alloc(4096, 1), false);
+    await dev.trim(4096, 2048, false);
+    await dev.write(10240, Buffer.alloc(1024, 2), false);
+    await dev.writeZeroes(20480, 4096, { noHole: false, fastZero: true, fua: false });
+    assert.equal(await dev.blockStatus(0, 32768), [
+      { length: 4096, hole: false, zero: false },
+      { length: 2048, hole: true, zero: true },
+      { length: 2048, hole: false, zero: false }, // lower data
+      { length: 2048, hole: true, zero: true }, // lower hole
+      { length: 1024, hole: false, zero: false }, // upper data
+      { length: 5120, hole: true, zero: true }, // lower hole
+      { length: 4096, hole: false, zero: false }, // lower data
+      { length: 4096, hole: true, zero: true }, // upper zero
+      { length: 8192, hole: false, zero: false },
+    ]);
+    // A lower that answers short makes the whole answer stop there.
+    const shortLower: Lower = { size: 65536, read: async (_o, l) => Buffer.alloc(l), status: (_o, l) => [{ length: Math.min(l, 1024), hole: false, zero: false }] };
+    const shortDev = new LayeredDevice({ lower: shortLower, upper: await Upper.open(await tempDir(), { virtualSize: 65536 }) });
+    await shortDev.write(2048, Buffer.alloc(512), false);
+    assert.equal(await shortDev.blockStatus(0, 8192), [{ length: 1024, hole: false, zero: false }]);
+    await shortDev.close();
+  } finally {
+    await dev.close();
+  }
+});
+
+test('write-zeroes: NO_HOLE writes allocated zeroes and is never fast; without it a zero extent', async () => {
+  const { dev } = await smallDevice();
+  try {
+    assert.is(await codeOf(dev.writeZeroes(0, 4096, { noHole: true, fastZero: true, fua: false })), 'DEVICE_NOT_FAST');
+    assert.ok((await dev.read(0, 4096)).equals(Buffer.alloc(4096, 0x11)), 'a refused fast zero changes nothing');
+    await dev.writeZeroes(100, 3000, { noHole: true, fastZero: false, fua: true });
+    const expected = Buffer.alloc(4096, 0x11);
+    expected.fill(0, 100, 3100);
+    assert.ok((await dev.read(0, 4096)).equals(expected));
+    assert.equal(await dev.blockStatus(0, 4096), [{ length: 4096, hole: false, zero: false }]);
+    await dev.writeZeroes(4096 + 100, 3000, { noHole: false, fastZero: true, fua: false });
+    expected.fill(0x11);
+    expected.fill(0, 100, 3100);
+    assert.ok((await dev.read(4096, 4096)).equals(expected), 'partial sectors keep their other bytes');
+    assert.equal(await dev.blockStatus(4096, 4096), [
+      { length: 512, hole: false, zero: false },
+      { length: 2560, hole: true, zero: true },
+      { length: 1024, hole: false, zero: false },
+    ]);
+  } finally {
+    await dev.close();
+  }
+});
+
+test('trim zeroes only whole sectors and masks the lower', async () => {
+  const { dev } = await smallDevice();
+  try {
+    await dev.trim(1000, 3000, false);
+    const expected = Buffer.alloc(8192, 0x11);
+    expected.fill(0, 1024, 3584);
+    assert.ok((await dev.read(0, 8192)).equals(expected));
+  } finally {
+    await dev.close();
+  }
+});
+
+test('without an upper, or when asked, the device is read-only; the upper still shows through', async () => {
+  const { dev, lower, upper } = await smallDevice();
+  await dev.write(0, Buffer.alloc(512, 7), false);
+  const bare = new LayeredDevice({ lower });
+  assert.ok(bare.readOnly && bare.canMultiConn);
+  assert.is(await codeOf(bare.write(0, Buffer.alloc(512), false)), 'E_DEVICE_READ_ONLY');
+  assert.ok((await bare.read(0, 512)).equals(Buffer.alloc(512, 0x11)));
+  const frozen = new LayeredDevice({ lower, upper, readOnly: true });
+  assert.is(await codeOf(frozen.trim(0, 512, false)), 'E_DEVICE_READ_ONLY');
+  assert.ok((await frozen.read(0, 1024)).equals(Buffer.concat([Buffer.alloc(512, 7), Buffer.alloc(512, 0x11)])));
+  await dev.close();
+});
+
+test('cache warms only what the upper does not own', async () => {
+  const { dev, lower } = await smallDevice();
+  try {
+    await dev.write(4096, Buffer.alloc(4096), false);
+    await dev.cache(0, 16384);
+    assert.equal(lower.cached, [
+      [0, 4096],
+      [8192, 8192],
+    ]);
+  } finally {
+    await dev.close();
+  }
+});
 
 test('property: random writes, zeroes, trims, flushes and reopens match a byte model', async () => {
   // Independent uppers side by side keep the disk busy while each waits on fsync.
