@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { DigestMismatchError } from './errors.js';
+import { DigestMismatchError, UnsupportedDigestError } from './errors.js';
 
 /** The content a descriptor promises: every download is checked against it. */
 export interface BlobDescriptor {
@@ -23,7 +23,7 @@ export class DigestVerifier {
   constructor(private readonly expected: BlobDescriptor) {
     const [algorithm] = expected.digest.split(':');
     const node = ALGORITHMS[algorithm!];
-    if (!node) throw new DigestMismatchError(expected.digest, '', `cannot verify digest ${expected.digest}: unsupported algorithm`);
+    if (!node) throw new UnsupportedDigestError(expected.digest);
     this.algorithm = algorithm!;
     this.hash = createHash(node);
   }
@@ -47,6 +47,13 @@ export class DigestVerifier {
       throw new DigestMismatchError(this.expected.digest, actual, `content of ${this.expected.digest} hashes to ${actual}`);
     }
   }
+}
+
+/** Throws DigestMismatchError unless `bytes` are exactly the expected content. */
+export function verifyBytes(bytes: Uint8Array, expected: BlobDescriptor): void {
+  const verifier = new DigestVerifier(expected);
+  verifier.update(bytes);
+  verifier.verify();
 }
 
 /** A pass-through stream that reports progress and fails at its end when the content does not match. */

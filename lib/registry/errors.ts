@@ -77,6 +77,13 @@ export class DigestMismatchError extends RegistryError {
   }
 }
 
+/** A digest whose algorithm lazybd cannot compute, so the content cannot be checked. */
+export class UnsupportedDigestError extends RegistryError {
+  constructor(readonly digest: string) {
+    super('E_REGISTRY_DIGEST_UNSUPPORTED', `cannot verify ${digest}: only sha256 and sha512 are supported`, { retryable: false });
+  }
+}
+
 export class RegistryNetworkError extends RegistryError {
   constructor(message: string, cause: unknown) {
     super('E_REGISTRY_NETWORK', message, { retryable: true, cause });

@@ -37,16 +37,22 @@ export async function pushImage(client: RegistryClient, repository: string, tag:
   const outcomes = new Map<string, UploadOutcome>();
   const queue = dedupe(options.blobs);
   const worker = async () => {
-    for (let blob = queue.shift(); blob; blob = queue.shift()) {
-      const { descriptor } = blob;
-      const outcome = await client.uploadBlob(repository, descriptor, () => blob.open(), {
-        mountFrom: options.mountFrom,
-        chunkSize: options.chunkSize,
-        onProgress: options.onProgress,
-      });
-      if (outcome !== 'uploaded') options.onProgress?.(descriptor.size);
-      outcomes.set(descriptor.digest, outcome);
-      options.onBlob?.(descriptor, outcome);
+    try {
+      for (let blob = queue.shift(); blob; blob = queue.shift()) {
+        const { descriptor } = blob;
+        const outcome = await client.uploadBlob(repository, descriptor, () => blob.open(), {
+          mountFrom: options.mountFrom,
+          chunkSize: options.chunkSize,
+          onProgress: options.onProgress,
+        });
+        if (outcome !== 'uploaded') options.onProgress?.(descriptor.size);
+        outcomes.set(descriptor.digest, outcome);
+        options.onBlob?.(descriptor, outcome);
+      }
+    } catch (e) {
+      // Keep the other workers from starting blobs nobody will use.
+      queue.length = 0;
+      throw e;
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 3) }, worker));

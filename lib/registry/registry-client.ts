@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { repositoryScope } from './authorizer.js';
 import { cancelUpload, startUpload, uploadChunked, uploadMonolithic, type BlobContent } from './blob-upload.js';
-import { DigestVerifier, sha256Digest, verifyingStream, type BlobDescriptor } from './content-digest.js';
+import { sha256Digest, verifyBytes, verifyingStream, type BlobDescriptor } from './content-digest.js';
 import {
   BlobUnknownError,
   DigestMismatchError,
@@ -87,19 +87,16 @@ export class RegistryClient {
       subject: 'manifest',
       what,
     });
-    const declared = Number(res.headers['content-length']);
+    const declared = Number(res.headers['content-length'] ?? 0);
     if (declared > MANIFEST_LIMIT) {
       abandon(res);
       throw new RegistryProtocolError(`${what}: manifest of ${declared} bytes exceeds the ${MANIFEST_LIMIT}-byte limit`);
     }
     const bytes = await readBody(res, MANIFEST_LIMIT, what);
-    const digest = sha256Digest(bytes);
-    if (reference.includes(':') && reference !== digest) {
-      const verifier = new DigestVerifier({ digest: reference, size: bytes.length });
-      verifier.update(bytes);
-      verifier.verify();
-    }
-    return { bytes, digest: reference.includes(':') ? reference : digest, mediaType: contentType(res) };
+    // Tags cannot contain ':', digests always do.
+    const pinned = reference.includes(':');
+    if (pinned) verifyBytes(bytes, { digest: reference, size: bytes.length });
+    return { bytes, digest: pinned ? reference : sha256Digest(bytes), mediaType: contentType(res) };
   }
 
   /** HEAD a manifest: resolves a tag to its digest without downloading it. */
@@ -117,7 +114,7 @@ export class RegistryClient {
     await res.body.dump();
     const digest = res.headers['docker-content-digest'];
     if (typeof digest !== 'string') throw new RegistryProtocolError(`${what}: no Docker-Content-Digest header`, { status: 200 });
-    return { digest, size: Number(res.headers['content-length'] ?? NaN), mediaType: contentType(res) };
+    return { digest, size: contentLength(res, what), mediaType: contentType(res) };
   }
 
   /** PUT a manifest under a tag (or its digest). Returns the manifest's digest. */
@@ -144,16 +141,17 @@ export class RegistryClient {
 
   /** HEAD a blob. Throws BlobUnknownError when the repository does not have it. */
   async headBlob(repository: string, digest: string): Promise<{ size: number }> {
+    const what = `HEAD blob ${repository}@${digest}`;
     const res = await this.transport.send({
       method: 'HEAD',
       url: `/v2/${repository}/blobs/${digest}`,
       scopes: [repositoryScope(repository, 'pull')],
       expect: [200],
       subject: 'blob',
-      what: `HEAD blob ${repository}@${digest}`,
+      what,
     });
     await res.body.dump();
-    return { size: Number(res.headers['content-length'] ?? NaN) };
+    return { size: contentLength(res, what) };
   }
 
   async hasBlob(repository: string, digest: string): Promise<boolean> {
@@ -200,9 +198,7 @@ export class RegistryClient {
       what,
     });
     const bytes = await readBody(res, blob.size + 1, what);
-    const verifier = new DigestVerifier(blob);
-    verifier.update(bytes);
-    verifier.verify();
+    verifyBytes(bytes, blob);
     return bytes;
   }
 
@@ -279,6 +275,12 @@ export class RegistryClient {
 function contentType(res: Dispatcher.ResponseData): string {
   const value = res.headers['content-type'];
   return (Array.isArray(value) ? value[0] : value)?.split(';')[0]?.trim() ?? '';
+}
+
+function contentLength(res: Dispatcher.ResponseData, what: string): number {
+  const size = Number(res.headers['content-length']);
+  if (!Number.isSafeInteger(size) || size < 0) throw new RegistryProtocolError(`${what}: no usable Content-Length`, { status: res.statusCode });
+  return size;
 }
 
 /** `bytes <start>-<end>/<total|*>` */
