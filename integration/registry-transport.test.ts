@@ -105,13 +105,21 @@ test('a server that never answers times out waiting for headers (retryable)', as
   await rejects(c.getManifest('x', 'latest'), RegistryTimeoutError, (e) => e.phase === 'headers' && e.retryable && e.code === 'E_REGISTRY_TIMEOUT');
 });
 
-test('a body that stalls times out (retryable)', async () => {
+test('a body that stalls times out (retryable), or is aborted by the caller', async () => {
   const stalling = await listen('127.0.0.1', (_req, res) => {
     res.writeHead(206, { 'content-range': 'bytes 0-999/1000', 'content-length': 1000 });
     res.write(Buffer.alloc(10));
   });
   const c = clientFor(stalling, { timeouts: { bodyMs: 300 } });
   await rejects(c.readBlobRange('x', digest, 0, 1000), RegistryTimeoutError, (e) => e.phase === 'body' && e.retryable);
+
+  // The caller may give up sooner (a disconnected NBD client, a cancelled prefetch).
+  const controller = new AbortController();
+  const reason = new Error('client went away');
+  setTimeout(() => controller.abort(reason), 50);
+  const started = Date.now();
+  await rejects(c.readBlobRange('x', digest, 0, 1000, controller.signal), Error, (e) => e === reason);
+  assert.ok(Date.now() - started < 250, 'aborted before the body timeout');
 });
 
 test('nobody listening is a retryable network error', async () => {

@@ -46,6 +46,8 @@ export interface RegistryRequest {
   headers?: Record<string, string>;
   /** A stream cannot be sent twice: a 401 on it fails (retryably) after renewing the token for the next try. */
   body?: Buffer | Readable;
+  /** Aborting rejects with the signal's reason, as it is: the caller asked for it. */
+  signal?: AbortSignal;
   /** Statuses the caller handles; any other becomes a coded error. */
   expect: number[];
   subject: Subject;
@@ -136,7 +138,7 @@ export class HttpTransport {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
     if (authorization !== undefined) headers.authorization = authorization;
     try {
-      return await this.agent.request({ origin: url.origin, path: url.pathname + url.search, method: req.method, headers, body: req.body ?? null });
+      return await this.agent.request({ origin: url.origin, path: url.pathname + url.search, method: req.method, headers, body: req.body ?? null, signal: req.signal });
     } catch (e) {
       throw transportError(e, req.what);
     }

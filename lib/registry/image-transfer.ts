@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { MEDIA_TYPE_OCI_MANIFEST } from '../oci/manifest.js';
 import { manifestReference, type RemoteReference } from '../oci/reference.js';
 import type { BlobDescriptor } from './content-digest.js';
 import type { Manifest, RegistryClient, UploadOutcome } from './registry-client.js';
@@ -56,7 +57,7 @@ export async function pushImage(client: RegistryClient, repository: string, tag:
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 3) }, worker));
-  const digest = await client.putManifest(repository, tag, options.manifest, options.manifestMediaType ?? 'application/vnd.oci.image.manifest.v1+json');
+  const digest = await client.putManifest(repository, tag, options.manifest, options.manifestMediaType ?? MEDIA_TYPE_OCI_MANIFEST);
   return { digest, outcomes };
 }
 

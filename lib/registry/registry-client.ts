@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
+import { MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST } from '../oci/manifest.js';
 import { repositoryScope } from './authorizer.js';
 import { cancelUpload, startUpload, uploadChunked, uploadMonolithic, type BlobContent } from './blob-upload.js';
 import { sha256Digest, verifyBytes, verifyingStream, type BlobDescriptor } from './content-digest.js';
@@ -17,8 +18,8 @@ import { transportError } from './response-errors.js';
 
 /** Manifest media types lazybd asks for: OCI first, Docker's for registries that convert. */
 export const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
+  MEDIA_TYPE_OCI_MANIFEST,
+  MEDIA_TYPE_OCI_INDEX,
   'application/vnd.docker.distribution.manifest.v2+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ];
@@ -48,7 +49,7 @@ export interface ManifestDescriptor {
 }
 
 export interface UploadOptions {
-  /** Repositories on the same registry to try mounting the blob from before uploading it. */
+  /** A repository on the same registry to try mounting the blob from before uploading it. */
   mountFrom?: string;
   /** Upload in PATCH chunks of this many bytes when the blob is larger; default one PUT. */
   chunkSize?: number;
@@ -207,7 +208,7 @@ export class RegistryClient {
    * bytes are not verified here: the caller checks them against its chunk
    * digests. A 206 must cover exactly the range asked for.
    */
-  async readBlobRange(repository: string, digest: string, offset: number, length: number): Promise<Buffer> {
+  async readBlobRange(repository: string, digest: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
     if (length === 0) return Buffer.alloc(0);
     const end = offset + length - 1;
     const what = `GET blob ${repository}@${digest} bytes ${offset}-${end}`;
@@ -216,6 +217,7 @@ export class RegistryClient {
       url: `/v2/${repository}/blobs/${digest}`,
       scopes: [repositoryScope(repository, 'pull')],
       headers: { range: `bytes=${offset}-${end}` },
+      signal,
       expect: [200, 206],
       subject: 'blob',
       what,
@@ -259,10 +261,16 @@ export class RegistryClient {
     if (await this.hasBlob(repository, blob.digest)) return 'exists';
     const session = await startUpload(this.transport, repository, blob.digest, options.mountFrom);
     if (session.mounted) return 'mounted';
-    if (options.chunkSize !== undefined && blob.size > options.chunkSize) {
-      await uploadChunked(this.transport, repository, session.location, blob, content, options.chunkSize, options.onProgress);
-    } else {
-      await uploadMonolithic(this.transport, repository, session.location, blob, content, options.onProgress);
+    try {
+      if (options.chunkSize !== undefined && blob.size > options.chunkSize) {
+        await uploadChunked(this.transport, repository, session.location, blob, content, options.chunkSize, options.onProgress);
+      } else {
+        await uploadMonolithic(this.transport, repository, session.location, blob, content, options.onProgress);
+      }
+    } catch (e) {
+      // Free the registry's half-written upload; the upload's own error is the one worth reporting.
+      await cancelUpload(this.transport, repository, session.location).catch(() => undefined);
+      throw e;
     }
     return 'uploaded';
   }
