@@ -185,6 +185,16 @@ test('a download that does not match its descriptor fails with a digest mismatch
   await rejects(client.readBlob('dm/a', { ...blob, size: 3001 }), DigestMismatchError);
 });
 
+test('a failing sink surfaces as its own error, not as a network error', async () => {
+  if (!registry) return;
+  const bytes = randomBytes(200_000);
+  await client.uploadBlob('sink/a', blobOf(bytes), bytes);
+  const full = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+  const sink = new Writable({ write: (_chunk, _enc, done) => done(full) });
+  const err = await rejects(client.getBlob('sink/a', blobOf(bytes), sink), Error);
+  assert.is(err, full);
+});
+
 test('pushImage uploads what is missing, then the manifest; pullManifest reads it back', async () => {
   if (!registry) return;
   const config = Buffer.from('{"lazybd":"config"}');

@@ -183,7 +183,8 @@ export class RegistryClient {
     try {
       await pipeline(res.body, verifyingStream(blob, onProgress), sink);
     } catch (e) {
-      throw transportError(e, what);
+      // A failing sink (disk full) is the caller's error, not the network's.
+      throw e === sink.errored ? e : transportError(e, what);
     }
   }
 

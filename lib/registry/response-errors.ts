@@ -19,7 +19,7 @@ import {
 } from './errors.js';
 
 /** What a request was about, so a 404 can say which thing is unknown. */
-export type Subject = 'manifest' | 'blob' | 'upload' | 'token' | 'registry';
+export type Subject = 'manifest' | 'blob' | 'upload' | 'token';
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 /** OpenSSL verification codes and node's TLS codes. */
