@@ -2,6 +2,7 @@
 import sade from 'sade';
 import { createCommand, exportCommand, imagesCommand, inspectCommand, rmCommand, verifyCommand } from '../lib/cli/image-commands.js';
 import { commitCommand, serveCommand } from '../lib/cli/daemon-commands.js';
+import { pullCommand, pushCommand } from '../lib/cli/registry-commands.js';
 import { runCommand } from '../lib/cli/run-command.js';
 
 const prog = sade('lazybd')
@@ -39,5 +40,19 @@ prog
   .command('commit <upper-dir> <new-name:tag>')
   .describe('Turn an upper into a new top layer over its base image')
   .action(runCommand(commitCommand));
+
+const registryOptions = (cmd: ReturnType<typeof prog.command>) =>
+  cmd
+    .option('--plain-http', 'Speak http to the registry (default https)')
+    .option('--username', 'Registry user; the password is read from stdin (--password-stdin)')
+    .option('--password-stdin', 'Read the registry password from stdin')
+    .option('--tls-verify', 'Verify the registry TLS certificate (--no-tls-verify to skip)', true)
+    .option('--ca-file', 'Extra CA certificate (PEM) for the registry');
+
+registryOptions(prog.command('push <name:tag> <registry-ref>').describe('Push a local image to an OCI registry (skips blobs it has)')).action(runCommand(pushCommand));
+
+registryOptions(prog.command('pull <registry-ref> [name:tag]').describe('Pull manifest and layer indexes only (kilobytes); data comes on demand'))
+  .option('--full', 'Also download every layer blob')
+  .action(runCommand(pullCommand));
 
 prog.parse(process.argv);

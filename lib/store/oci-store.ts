@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   ANNOTATION_REF_NAME,
   MEDIA_TYPE_OCI_INDEX,
@@ -37,12 +37,14 @@ export class OciStore {
   readonly blobDir: string;
   private readonly tempDir: string;
   private readonly leaseDir: string;
+  private readonly metaDir: string;
   private readonly indexPath: string;
 
   private constructor(readonly dir: string) {
     this.blobDir = join(dir, 'blobs', 'sha256');
     this.tempDir = join(dir, 'tmp');
     this.leaseDir = join(dir, 'leases');
+    this.metaDir = join(dir, 'layer-meta');
     this.indexPath = join(dir, 'index.json');
   }
 
@@ -51,6 +53,7 @@ export class OciStore {
     await mkdir(store.blobDir, { recursive: true });
     await mkdir(store.tempDir, { recursive: true });
     await mkdir(store.leaseDir, { recursive: true });
+    await mkdir(store.metaDir, { recursive: true });
     const layout = join(dir, 'oci-layout');
     if (!(await exists(layout))) await store.writeAtomic(layout, JSON.stringify({ imageLayoutVersion: '1.0.0' }));
     if (!(await exists(store.indexPath))) {
@@ -116,6 +119,26 @@ export class OciStore {
     }
   }
 
+  /**
+   * A lazily pulled layer keeps only its metadata (extent index, chunk table, trailer:
+   * the tail of the blob from the meta offset) here, beside the OCI layout, until its
+   * blob is complete.
+   */
+  async putLayerMeta(layerDigest: string, bytes: Buffer): Promise<void> {
+    await this.writeAtomic(this.layerMetaPath(layerDigest), bytes);
+  }
+
+  async readLayerMeta(layerDigest: string): Promise<Buffer | undefined> {
+    return readFile(this.layerMetaPath(layerDigest)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw e;
+    });
+  }
+
+  private layerMetaPath(layerDigest: string): string {
+    return join(this.metaDir, this.blobPath(layerDigest).slice(this.blobDir.length + 1));
+  }
+
   async list(): Promise<TaggedImage[]> {
     const index = await this.readIndex();
     return index.manifests
@@ -129,12 +152,12 @@ export class OciStore {
     return { descriptor: found.descriptor, manifest: parseManifest(await this.readBlob(found.descriptor.digest)) };
   }
 
-  /** Points `ref` at a manifest already in the store (replacing what it pointed at). */
-  async tag(ref: string, manifest: Descriptor): Promise<void> {
+  /** Points `ref` at a manifest already in the store (replacing what it pointed at), with extra annotations. */
+  async tag(ref: string, manifest: Descriptor, annotations: Record<string, string> = {}): Promise<void> {
     await this.locked(async () => {
       const index = await this.readIndex();
       index.manifests = index.manifests.filter((d) => d.annotations?.[ANNOTATION_REF_NAME] !== ref);
-      index.manifests.push({ ...manifest, annotations: { ...manifest.annotations, [ANNOTATION_REF_NAME]: ref } });
+      index.manifests.push({ ...manifest, annotations: { ...manifest.annotations, ...annotations, [ANNOTATION_REF_NAME]: ref } });
       await this.writeIndex(index);
     });
   }
@@ -161,13 +184,15 @@ export class OciStore {
     }
     const spareSince = await this.oldestLiveLease();
     let freed = 0;
-    for (const hex of await readdir(this.blobDir)) {
-      if (live.has(`sha256:${hex}`)) continue;
-      const path = join(this.blobDir, hex);
-      const st = await stat(path).catch(() => null);
-      if (!st || st.mtimeMs >= spareSince) continue;
-      await rm(path, { force: true });
-      freed += st.size;
+    for (const dir of [this.blobDir, this.metaDir]) {
+      for (const hex of await readdir(dir)) {
+        if (live.has(`sha256:${hex}`)) continue;
+        const path = join(dir, hex);
+        const st = await stat(path).catch(() => null);
+        if (!st || st.mtimeMs >= spareSince) continue;
+        await rm(path, { force: true });
+        freed += st.size;
+      }
     }
     return freed;
   }
@@ -207,7 +232,7 @@ export class OciStore {
     return this.writeAtomic(this.indexPath, JSON.stringify(index, null, 2) + '\n');
   }
 
-  private async writeAtomic(path: string, text: string): Promise<void> {
+  private async writeAtomic(path: string, text: string | Buffer): Promise<void> {
     const temp = join(this.tempDir, `meta-${process.pid}-${randomBytes(6).toString('hex')}`);
     const h = await open(temp, 'wx');
     try {
@@ -217,7 +242,7 @@ export class OciStore {
       await h.close();
     }
     await rename(temp, path);
-    await fsyncDir(this.dir);
+    await fsyncDir(dirname(path));
   }
 }
 

@@ -1,0 +1,72 @@
+import { readFile } from 'node:fs/promises';
+import { text } from 'node:stream/consumers';
+import { pullImage } from '../image/pull-image.js';
+import { pushImage } from '../image/push-image.js';
+import { formatReference, parseReference, type RemoteReference } from '../oci/reference.js';
+import type { Credentials } from '../registry/auth-file.js';
+import { RegistryClient } from '../registry/registry-client.js';
+import { UsageError, localRef, openStore } from './image-commands.js';
+import { withProgress } from './progress.js';
+import { printResult, type GlobalOptions } from './run-command.js';
+
+export interface RegistryOptions extends GlobalOptions {
+  'plain-http'?: boolean;
+  username?: string;
+  'password-stdin'?: boolean;
+  'tls-verify'?: boolean;
+  'ca-file'?: string;
+}
+
+export function remoteRef(input: string): RemoteReference {
+  const ref = parseReference(input);
+  if (ref.kind !== 'remote') throw new UsageError(`${input} is not a registry reference (host[:port]/repository[:tag])`);
+  return ref;
+}
+
+async function credentials(opts: RegistryOptions): Promise<Credentials | undefined> {
+  if (!opts.username) {
+    if (opts['password-stdin']) throw new UsageError('--password-stdin needs --username');
+    return undefined;
+  }
+  if (!opts['password-stdin']) throw new UsageError('--username needs --password-stdin (passwords are never taken on the command line)');
+  return { username: opts.username, password: (await text(process.stdin)).replace(/\r?\n$/, '') };
+}
+
+/** A client for the ref's registry, configured from the command line (auth files when no credentials are given). */
+export async function registryClient(remote: RemoteReference, opts: RegistryOptions): Promise<RegistryClient> {
+  return new RegistryClient({
+    registry: remote.registry,
+    plainHttp: opts['plain-http'] === true,
+    credentials: await credentials(opts),
+    insecureSkipVerify: opts['tls-verify'] === false,
+    ca: opts['ca-file'] ? await readFile(opts['ca-file']) : undefined,
+  });
+}
+
+export async function pushCommand(input: string, target: string, opts: RegistryOptions): Promise<void> {
+  const ref = localRef(input);
+  const remote = remoteRef(target);
+  const client = await registryClient(remote, opts);
+  try {
+    const store = await openStore(opts);
+    const r = await withProgress('push', opts, (onProgress) => pushImage(store, client, ref, remote, { onProgress }));
+    printResult(opts, r, () => `pushed ${ref} to ${r.remote} (${r.manifestDigest}): ${r.blobs.map((b) => b.outcome).join(', ')}`);
+  } finally {
+    await client.close();
+  }
+}
+
+export async function pullCommand(source: string, target: string | undefined, opts: RegistryOptions & { full?: boolean }): Promise<void> {
+  const remote = remoteRef(source);
+  const ref = target ? localRef(target) : formatReference(remote);
+  const client = await registryClient(remote, opts);
+  try {
+    const store = await openStore(opts);
+    const r = await withProgress('pull', opts, (onProgress) =>
+      pullImage(store, client, remote, ref, { full: opts.full, plainHttp: opts['plain-http'] === true, onProgress }),
+    );
+    printResult(opts, r, () => `pulled ${source} as ${ref}: ${r.layers} layers (${r.layersComplete} complete locally), ${r.bytesFetched} bytes fetched`);
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,25 @@
+import { MalformedLayerError } from './errors.js';
+import type { MetaLocation } from './layer-reader.js';
+import type { RandomAccess } from './random-access.js';
+
+/**
+ * A layer blob of which only the metadata tail is at hand (a lazily pulled layer):
+ * the reader can open it; any read of the data region is a programming error.
+ */
+export class MetaRandomAccess implements RandomAccess {
+  constructor(
+    readonly size: number,
+    private readonly meta: MetaLocation,
+    private readonly bytes: Buffer,
+  ) {
+    if (bytes.length !== meta.length || meta.offset + meta.length !== size) {
+      throw new MalformedLayerError('E_LAYER_TRUNCATED', `layer metadata of ${bytes.length} bytes does not match its location ${meta.offset}+${meta.length} in a ${size}-byte blob`);
+    }
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const at = offset - this.meta.offset;
+    if (at < 0 || at + length > this.bytes.length) throw new RangeError(`[${offset}, ${offset + length}) is outside the layer metadata held locally`);
+    return this.bytes.subarray(at, at + length);
+  }
+}

@@ -1,0 +1,107 @@
+import { Writable } from 'node:stream';
+import { LazybdError } from '../errors.js';
+import { LayerReader, type MetaLocation } from '../format/layer-reader.js';
+import { MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, TRAILER_SIZE } from '../format/layer-spec.js';
+import { MetaRandomAccess } from '../format/meta-random-access.js';
+import { decodeTrailer } from '../format/trailer.js';
+import { parseManifest, type Descriptor } from '../oci/manifest.js';
+import { formatReference, type RemoteReference } from '../oci/reference.js';
+import { pullManifest } from '../registry/image-transfer.js';
+import type { RegistryClient } from '../registry/registry-client.js';
+import type { OciStore } from '../store/oci-store.js';
+import { parseImageConfig } from './image-config.js';
+import { metaLocationOf } from './layer-descriptor.js';
+import { originAnnotations } from './origin.js';
+import type { Progress } from './raw-scanner.js';
+
+export class NotALazybdImageError extends LazybdError {
+  constructor(message: string) {
+    super('E_NOT_LAZYBD_IMAGE', message, { exitStatus: 3 });
+  }
+}
+
+export interface PullResult {
+  ref: string;
+  manifestDigest: string;
+  virtualSize: number;
+  /** Bytes moved from the registry: manifest, config, layer metadata (and data with `full`). */
+  bytesFetched: number;
+  layers: number;
+  /** Layers whose whole blob is now in the store. */
+  layersComplete: number;
+}
+
+/**
+ * `lazybd pull`: the manifest, the config and each layer's metadata (one Range read
+ * a layer) go into the store; layer data stays remote unless `full`. The image is
+ * tagged `ref` with its origin, so serving it later knows where to fetch data.
+ */
+export async function pullImage(
+  store: OciStore,
+  client: RegistryClient,
+  remote: RemoteReference,
+  ref: string,
+  options: { full?: boolean; plainHttp?: boolean; onProgress?: Progress } = {},
+): Promise<PullResult> {
+  const manifestBytes = await pullManifest(client, remote);
+  const manifest = parseManifest(manifestBytes.bytes);
+  if (manifest.config.mediaType !== MEDIA_TYPE_CONFIG) throw new NotALazybdImageError(`${formatReference(remote)} is not a lazybd image (config ${manifest.config.mediaType})`);
+  const layers = manifest.layers.filter((l) => l.mediaType === MEDIA_TYPE_LAYER);
+  let fetched = manifestBytes.bytes.length;
+  const total = options.full ? layers.reduce((n, l) => n + l.size, 0) : layers.length;
+  let done = 0;
+  return store.lease(async () => {
+    const configBytes = await client.readBlob(remote.repository, manifest.config);
+    const config = parseImageConfig(configBytes);
+    await store.putBlob(configBytes);
+    fetched += configBytes.length;
+    let complete = 0;
+    for (const layer of layers) {
+      if (await store.hasBlob(layer.digest)) {
+        complete++;
+      } else if (options.full) {
+        fetched += await downloadBlob(store, client, remote.repository, layer, (n) => options.onProgress?.((done += n), total));
+        complete++;
+        continue;
+      } else if (!(await store.readLayerMeta(layer.digest))) {
+        fetched += await fetchLayerMeta(store, client, remote.repository, layer);
+      }
+      options.onProgress?.(options.full ? (done += layer.size) : ++done, total);
+    }
+    const stored = await store.putBlob(manifestBytes.bytes);
+    const originRef = formatReference({ ...remote, tag: undefined, digest: manifestBytes.digest });
+    await store.tag(ref, { mediaType: manifest.mediaType, ...stored }, originAnnotations({ ref: originRef, plainHttp: options.plainHttp ?? false }));
+    return { ref, manifestDigest: stored.digest, virtualSize: config.virtualSize, bytesFetched: fetched, layers: layers.length, layersComplete: complete };
+  });
+}
+
+/** One Range read when the manifest says where the metadata is; the trailer first otherwise. */
+async function fetchLayerMeta(store: OciStore, client: RegistryClient, repository: string, layer: Descriptor): Promise<number> {
+  let meta: MetaLocation | undefined = metaLocationOf(layer);
+  let extra = 0;
+  if (!meta || meta.offset + meta.length !== layer.size) {
+    const trailer = decodeTrailer(await client.readBlobRange(repository, layer.digest, layer.size - TRAILER_SIZE, TRAILER_SIZE));
+    meta = { offset: trailer.indexOffset, length: layer.size - trailer.indexOffset };
+    extra = TRAILER_SIZE;
+  }
+  const bytes = await client.readBlobRange(repository, layer.digest, meta.offset, meta.length);
+  await LayerReader.open(new MetaRandomAccess(layer.size, meta, bytes), meta);
+  await store.putLayerMeta(layer.digest, bytes);
+  return bytes.length + extra;
+}
+
+async function downloadBlob(store: OciStore, client: RegistryClient, repository: string, layer: Descriptor, onBytes: (n: number) => void): Promise<number> {
+  const blob = await store.newBlob();
+  try {
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        blob.write(chunk).then(() => cb(), cb);
+      },
+    });
+    await client.getBlob(repository, layer, sink, onBytes);
+    await blob.commit();
+    return layer.size;
+  } finally {
+    await blob.abort();
+  }
+}
