@@ -39,6 +39,7 @@ class BufferLower implements Lower {
     return this.bytes.length;
   }
   async read(offset: number, length: number): Promise<Buffer> {
+    if (offset < 0 || offset + length > this.size) throw new RangeError(`lower read [${offset}, +${length}) past ${this.size}`);
     return Buffer.from(this.bytes.subarray(offset, offset + length));
   }
   status(offset: number, length: number): BlockStatusExtent[] {
@@ -319,6 +320,25 @@ test('cache warms only what the upper does not own', async () => {
   } finally {
     await dev.close();
   }
+});
+
+test('a size that is not a whole number of sectors: the last partial sector works like the others', async () => {
+  const size = 8192 + 100;
+  const lower = new BufferLower(Buffer.alloc(size, 0x33), []);
+  const dir = await tempDir();
+  let dev = new LayeredDevice({ lower, upper: await Upper.open(dir, { virtualSize: size }) });
+  await dev.write(size - 50, Buffer.alloc(50, 0x44), false); // fills [8192, 8242) from the lower, which ends at 8292
+  const expected = Buffer.alloc(size, 0x33);
+  expected.fill(0x44, size - 50);
+  assert.ok((await dev.read(0, size)).equals(expected));
+  await dev.trim(4096, size - 4096, false); // reaches the end: the partial last sector is whole
+  expected.fill(0, 4096);
+  assert.ok((await dev.read(0, size)).equals(expected));
+  await dev.close();
+  dev = new LayeredDevice({ lower, upper: await Upper.open(dir, { virtualSize: size }) });
+  assert.ok((await dev.read(0, size)).equals(expected));
+  assert.equal(await dev.blockStatus(4096, size - 4096), [{ length: size - 4096, hole: true, zero: true }]);
+  await dev.close();
 });
 
 test('property: random writes, zeroes, trims, flushes and reopens match a byte model', async () => {

@@ -5,7 +5,6 @@ import { NotFastError } from './raw-file-device.js';
 import { UpperError } from './upper/errors.js';
 import { Owner } from './upper/extent-map.js';
 import type { FillFrom, Upper } from './upper/upper.js';
-import { SECTOR_SIZE } from './upper/upper-spec.js';
 
 /** A write reached a device served read-only. Carries the NBD errno hint (lib/nbd/errno.ts). */
 export class ReadOnlyDeviceError extends LazybdError {
@@ -82,9 +81,7 @@ export class LayeredDevice implements BlockDevice {
   /** Only whole sectors are trimmed: trim is advisory, and a partial sector is not worth a read-modify-write. */
   async trim(offset: number, length: number, fua: boolean): Promise<void> {
     const upper = this.writable();
-    const start = Math.ceil(offset / SECTOR_SIZE) * SECTOR_SIZE;
-    const end = Math.floor((offset + length) / SECTOR_SIZE) * SECTOR_SIZE;
-    if (start < end) await upper.zero(start, end - start);
+    await upper.trim(offset, length);
     if (fua) await upper.flush();
   }
 

@@ -5,6 +5,7 @@ import { readFully, syncDirectory, writeFully } from './file-io.js';
 import type { OwnedExtent } from './extent-map.js';
 import { Owner } from './extent-map.js';
 import { decodeHeader, encodeHeader } from './journal-header.js';
+import { sectorCeil } from './sectors.js';
 import { decodeRecord, encodeRecord, type JournalRecord } from './journal-record.js';
 import { JOURNAL_FILE, JOURNAL_HEADER_SIZE, JOURNAL_RECORD_SIZE, JOURNAL_TEMP_FILE, JournalOp, SECTOR_SIZE } from './upper-spec.js';
 
@@ -222,7 +223,7 @@ function plausible(r: JournalRecord, sequence: number, virtualSize: number): boo
   if (r.sequence !== sequence) return false;
   if (r.op === JournalOp.Flush) return r.offset === 0 && r.length === 0 && r.dataChecksum === 0;
   if (r.op === JournalOp.Zero && r.dataChecksum !== 0) return false;
-  return r.length > 0 && r.offset % SECTOR_SIZE === 0 && r.length % SECTOR_SIZE === 0 && r.offset + r.length <= virtualSize;
+  return r.length > 0 && r.offset % SECTOR_SIZE === 0 && r.length % SECTOR_SIZE === 0 && r.offset + r.length <= sectorCeil(virtualSize);
 }
 
 /** Header plus records into the temp file, synced, renamed over the journal, directory synced. */

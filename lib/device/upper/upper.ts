@@ -7,6 +7,7 @@ import { readFully, writeFully } from './file-io.js';
 import { Journal } from './journal.js';
 import type { JournalRecord } from './journal-record.js';
 import { RangeLock } from './range-lock.js';
+import { sectorCeil, sectorFloor } from './sectors.js';
 import { DATA_FILE, JOURNAL_FILE, JournalOp, MAX_BYTE_VALUE, SECTOR_SIZE } from './upper-spec.js';
 
 /** Bytes of the image below the upper, for the part of a partially written sector the upper does not own yet. */
@@ -58,8 +59,8 @@ export class Upper {
   /** Opens the upper in `dir`, creating it (and `dir`) when there is none. */
   static async open(dir: string, options: UpperOptions): Promise<Upper> {
     const { virtualSize } = options;
-    if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0 || virtualSize % SECTOR_SIZE !== 0 || virtualSize >= MAX_BYTE_VALUE) {
-      throw new RangeError(`virtual size ${virtualSize} must be a positive multiple of ${SECTOR_SIZE} below 2^48`);
+    if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0 || virtualSize >= MAX_BYTE_VALUE) {
+      throw new RangeError(`virtual size ${virtualSize} must be a positive integer below 2^48`);
     }
     const slack = options.compactionSlack ?? DEFAULT_COMPACTION_SLACK;
     await mkdir(dir, { recursive: true });
@@ -68,7 +69,8 @@ export class Upper {
       // Data file first: the journal's atomic appearance is what marks the upper complete.
       const data = await open(join(dir, DATA_FILE), 'w+');
       try {
-        await data.truncate(virtualSize);
+        // A partial last sector gets a whole one, like every other sector.
+        await data.truncate(sectorCeil(virtualSize));
         await data.datasync();
         return new Upper(dir, virtualSize, data, await Journal.create(dir, virtualSize), map, slack);
       } catch (e) {
@@ -94,9 +96,9 @@ export class Upper {
         },
       });
       const dataSize = (await data.stat()).size;
-      if (dataSize !== virtualSize) {
+      if (dataSize !== sectorCeil(virtualSize)) {
         await journal.close();
-        throw new UpperError('E_UPPER_CORRUPT', `${dir}/${DATA_FILE} is ${dataSize} bytes, expected ${virtualSize}`);
+        throw new UpperError('E_UPPER_CORRUPT', `${dir}/${DATA_FILE} is ${dataSize} bytes, expected ${sectorCeil(virtualSize)}`);
       }
       return new Upper(dir, virtualSize, data, journal, map, slack);
     } catch (e) {
@@ -112,8 +114,8 @@ export class Upper {
   async write(offset: number, data: Buffer, fill: FillFrom = zeroFill): Promise<void> {
     this.checkRange(offset, data.length);
     if (data.length === 0) return;
-    const start = offset - (offset % SECTOR_SIZE);
-    const end = alignUp(offset + data.length);
+    const start = sectorFloor(offset);
+    const end = sectorCeil(offset + data.length);
     const release = await this.locks.acquire(start, end);
     try {
       this.checkOpen();
@@ -132,8 +134,7 @@ export class Upper {
   /** Makes [offset, offset+length) read as zeroes. Whole sectors become a zero extent; partial ones are written as data. */
   async zero(offset: number, length: number, fill: FillFrom = zeroFill): Promise<void> {
     this.checkRange(offset, length);
-    const inStart = alignUp(offset);
-    const inEnd = Math.floor((offset + length) / SECTOR_SIZE) * SECTOR_SIZE;
+    const [inStart, inEnd] = this.wholeSectors(offset, length);
     if (inStart >= inEnd) {
       if (length > 0) await this.write(offset, Buffer.alloc(length), fill);
       return;
@@ -142,6 +143,13 @@ export class Upper {
     if (offset < inStart) parts.push(this.write(offset, Buffer.alloc(inStart - offset), fill));
     if (inEnd < offset + length) parts.push(this.write(inEnd, Buffer.alloc(offset + length - inEnd), fill));
     await Promise.all(parts);
+  }
+
+  /** Discard: zeroes the whole sectors inside the range and leaves partial ones as they are. */
+  async trim(offset: number, length: number): Promise<void> {
+    this.checkRange(offset, length);
+    const [inStart, inEnd] = this.wholeSectors(offset, length);
+    if (inStart < inEnd) await this.zeroSectors(inStart, inEnd);
   }
 
   /** Durability point: every write and zero that completed before this call survives a crash once it resolves. */
@@ -189,7 +197,7 @@ export class Upper {
   /** Waits for writes in flight, flushes, and releases the files. */
   async close(): Promise<void> {
     if (this.closed) return;
-    const release = await this.locks.acquire(0, this.virtualSize);
+    const release = await this.locks.acquire(0, sectorCeil(this.virtualSize));
     try {
       await this.flush();
     } finally {
@@ -230,9 +238,19 @@ export class Upper {
       case Owner.Zero:
         into.fill(0, at, at + SECTOR_SIZE);
         return;
-      case Owner.None:
-        (await fill(sector, SECTOR_SIZE)).copy(into, at, 0, SECTOR_SIZE);
+      case Owner.None: {
+        // The last sector may reach past the device: those bytes are zero.
+        const inside = Math.min(SECTOR_SIZE, this.virtualSize - sector);
+        (await fill(sector, inside)).copy(into, at, 0, inside);
+        into.fill(0, at + inside, at + SECTOR_SIZE);
+      }
     }
+  }
+
+  /** The sectors lying wholly inside [offset, offset+length); the device's end counts as a sector boundary. */
+  private wholeSectors(offset: number, length: number): [number, number] {
+    const end = offset + length;
+    return [sectorCeil(offset), end === this.virtualSize ? sectorCeil(end) : sectorFloor(end)];
   }
 
   private checkRange(offset: number, length: number): void {
@@ -253,10 +271,6 @@ function ownsOnlyData(map: ExtentMap, start: number, end: number): boolean {
     if (owner !== Owner.Data) only = false;
   });
   return only;
-}
-
-function alignUp(x: number): number {
-  return Math.ceil(x / SECTOR_SIZE) * SECTOR_SIZE;
 }
 
 /** Only "no such file" counts as absent: any other failure must not lead to creating a fresh upper over an old one. */
