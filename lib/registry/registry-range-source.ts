@@ -11,7 +11,6 @@ export class RegistryRangeSource implements BlobRangeSource {
   ) {}
 
   async fetch(blob: string, offset: number, length: number, signal: AbortSignal): Promise<Buffer> {
-    signal.throwIfAborted();
-    return this.client.readBlobRange(this.repository, blob, offset, length);
+    return this.client.readBlobRange(this.repository, blob, offset, length, signal);
   }
 }
