@@ -43,6 +43,16 @@ test('nbdinfo: export details, --list of several exports, --map of holes', async
     assert.is(byName.ro['can_trim'], false);
     assert.is(byName.disk['export-size'], 4 * MiB);
 
+    // Exports come and go at run time.
+    s.server.addExport({ name: 'late', device: s.devices.get('ro')! });
+    const names = async () =>
+      JSON.parse((await run('nbdinfo', ['--json', '--list', s.uri('')])).stdout).exports.map((x: { 'export-name': string }) => x['export-name']).sort();
+    assert.equal(await names(), ['disk', 'late', 'ro']);
+    assert.ok(s.server.removeExport('late'));
+    assert.equal(await names(), ['disk', 'ro']);
+    const gone = await run('nbdinfo', [s.uri('late')]).then(() => false, () => true);
+    assert.ok(gone, 'a removed export cannot be opened');
+
     const map = JSON.parse((await run('nbdinfo', ['--json', '--map', s.uri('disk')])).stdout) as {
       offset: number;
       length: number;

@@ -204,6 +204,44 @@ test('unknown command: EINVAL and the connection stays usable; truncated and mid
   }
 });
 
+test('NBD_OPT_EXPORT_NAME with and without trailing zeroes; unknown name closes', async () => {
+  const s = await serve([{ name: 'x', size: MiB, content }]);
+  try {
+    for (const noZeroes of [true, false]) {
+      const c = await RawClient.open(s.socket);
+      await c.read(18);
+      c.write(Buffer.from([0, 0, 0, noZeroes ? 3 : 1]));
+      c.write(option(Opt.EXPORT_NAME, Buffer.from('x')));
+      const reply = await c.read(noZeroes ? 10 : 134);
+      assert.is(Number(reply.readBigUInt64BE(0)), MiB);
+      assert.is(reply.readUInt16BE(8) & 1, 1, 'HAS_FLAGS');
+      c.write(request(Cmd.READ, 5, 100, 8));
+      assert.equal(await simpleReply(c), { error: 0, cookie: 5 });
+      assert.ok((await c.read(8)).equals(content.subarray(100, 108)), 'no stray zeroes before the reply');
+      c.close();
+    }
+    const unknown = await hello(s.socket);
+    unknown.write(option(Opt.EXPORT_NAME, Buffer.from('nope')));
+    assert.ok(await unknown.closedWithin(2000));
+  } finally {
+    await s.stop();
+  }
+});
+
+test('a client that never finishes the handshake is dropped after the timeout', async () => {
+  const s = await serve([{ name: 'x', size: MiB, content }], { handshakeTimeoutMs: 150 });
+  try {
+    const idle = await hello(s.socket);
+    assert.ok(await idle.closedWithin(2000), 'idle client dropped');
+    // The timeout ends with the handshake: a served connection idles freely.
+    const served = await enter(s.socket, 'x');
+    assert.not.ok(await served.closedWithin(400), 'served client kept');
+    served.close();
+  } finally {
+    await s.stop();
+  }
+});
+
 test('2000 connections opened and dropped; a normal client still works', async () => {
   const s = await serve([{ name: 'x', size: MiB, content }]);
   try {

@@ -176,9 +176,9 @@ export class NbdConnection implements FrameSink {
   }
 
   private startTls(): void {
-    if (!this.decoder.idle) return this.abandon('data sent after STARTTLS');
     const raw = this.socket;
-    // Nothing may be read as plaintext from here on; the ACK must leave before the TLS layer takes the socket.
+    // Nothing more is read as plaintext (a client must wait for the ACK before its TLS hello);
+    // the ACK must leave before the TLS layer takes the socket.
     this.decoder.setMode('stopped');
     raw.pause();
     raw.setTimeout(0);

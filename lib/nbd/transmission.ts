@@ -75,16 +75,26 @@ export class Transmission {
       this.replyError(r, problem, problemMessage(problem, r));
       return;
     }
+    this.inFlight++;
+    try {
+      this.start(r);
+    } catch (err) {
+      // A device that throws instead of rejecting still gets an answer, not a dropped connection.
+      this.failed(r, err);
+    }
+  }
+
+  private start(r: NbdRequest): void {
     const device = this.device;
     const fua = (r.flags & CMD_FLAG_FUA) !== 0;
     let work: Promise<void>;
     switch (r.type) {
       case Cmd.READ:
         if (r.length === 0) {
+          this.inFlight--;
           this.replyOk(r);
           return;
         }
-        this.inFlight++;
         device.read(r.offset, r.length).then(
           (data) => this.readDone(r, data),
           (err) => this.failed(r, err),
@@ -110,14 +120,12 @@ export class Transmission {
         });
         break;
       default:
-        this.inFlight++;
         device.blockStatus(r.offset, r.length).then(
           (extents) => this.blockStatusDone(r, extents),
           (err) => this.failed(r, err),
         );
         return;
     }
-    this.inFlight++;
     work.then(
       () => {
         this.inFlight--;
@@ -147,8 +155,8 @@ export class Transmission {
 
   private readDone(r: NbdRequest, data: Buffer): void {
     this.inFlight--;
-    if (data.length !== r.length) {
-      this.failed(r, new Error(`device returned ${data.length} bytes for a ${r.length}-byte read`), false);
+    if (data?.length !== r.length) {
+      this.failed(r, new Error(`device returned ${data?.length} bytes for a ${r.length}-byte read`), false);
       return;
     }
     this.host.send(
@@ -166,7 +174,7 @@ export class Transmission {
     const lengths: number[] = [];
     const flags: number[] = [];
     let covered = 0;
-    for (const e of extents) {
+    for (const e of Array.isArray(extents) ? extents : []) {
       if (covered >= r.length) break;
       if (!(e.length > 0)) continue;
       const length = Math.min(e.length, r.length - covered);
