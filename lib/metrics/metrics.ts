@@ -1,0 +1,88 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The process's one Prometheus registry and every lazybd metric. Labels stay few and
+ * bounded: `source` is a link name ('cache', 'peer', 'supernode', 'registry'), `image` one
+ * per served image, `command` one per NBD command, `outcome` ok | error | timeout.
+ * Nothing here is per chunk, per blob or per client.
+ */
+export const metricsRegistry = new Registry();
+
+/** Latency buckets from 100 µs (warm cache, local NBD) to 30 s (a stalled registry). */
+const latencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export const sourceBytes = new Counter({
+  name: 'lazybd_source_bytes_total',
+  help: 'Bytes received from each remote chunk source (before verification)',
+  labelNames: ['source'] as const,
+  registers: [metricsRegistry],
+});
+
+export const sourceFetchSeconds = new Histogram({
+  name: 'lazybd_source_fetch_seconds',
+  help: 'Duration of one range request to a chunk source',
+  labelNames: ['source', 'outcome'] as const,
+  buckets: latencyBuckets,
+  registers: [metricsRegistry],
+});
+
+export const chunkVerifyFailures = new Counter({
+  name: 'lazybd_chunk_verify_failures_total',
+  help: 'Chunks whose bytes did not match their digest, by the source that sent them (cache = a torn or corrupted cache file)',
+  labelNames: ['source'] as const,
+  registers: [metricsRegistry],
+});
+
+export const chunkCacheHits = new Counter({
+  name: 'lazybd_chunk_cache_hits_total',
+  help: 'Chunk reads served from the local chunk cache',
+  registers: [metricsRegistry],
+});
+
+export const chunkCacheMisses = new Counter({
+  name: 'lazybd_chunk_cache_misses_total',
+  help: 'Chunk reads that needed a remote fetch (or joined one in flight)',
+  registers: [metricsRegistry],
+});
+
+export const chunkCacheBytes = new Gauge({
+  name: 'lazybd_chunk_cache_bytes',
+  help: 'Bytes held in the chunk cache',
+  registers: [metricsRegistry],
+});
+
+export const chunkCacheEvictions = new Counter({
+  name: 'lazybd_chunk_cache_evictions_total',
+  help: 'Chunk files removed to keep the cache under its size limit',
+  registers: [metricsRegistry],
+});
+
+export const prefetchBytesDone = new Gauge({
+  name: 'lazybd_prefetch_bytes_done',
+  help: 'Bytes of the image layers that are local',
+  labelNames: ['image'] as const,
+  registers: [metricsRegistry],
+});
+
+export const prefetchBytesTotal = new Gauge({
+  name: 'lazybd_prefetch_bytes_total',
+  help: 'Bytes of the image layers in all',
+  labelNames: ['image'] as const,
+  registers: [metricsRegistry],
+});
+
+/** `command`: read, write, flush, trim, cache, write_zeroes, block_status, disc. */
+export const nbdRequests = new Counter({
+  name: 'lazybd_nbd_requests_total',
+  help: 'NBD requests by command and outcome',
+  labelNames: ['command', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+export const nbdRequestSeconds = new Histogram({
+  name: 'lazybd_nbd_request_seconds',
+  help: 'NBD request latency, from the request header to the reply, by command',
+  labelNames: ['command'] as const,
+  buckets: latencyBuckets,
+  registers: [metricsRegistry],
+});

@@ -1,0 +1,301 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { utimes } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chunkCacheBytes, chunkCacheEvictions, chunkVerifyFailures } from '../metrics/metrics.js';
+import { FileReadPool } from './file-read-pool.js';
+
+export interface ChunkCacheOptions {
+  /** Size limit in bytes; least recently used chunks that no one pins are evicted beyond it. */
+  maxBytes: number;
+  /** Descriptors kept open for repeated reads (0: open + read + close each time). Default 256. */
+  maxOpenFiles?: number;
+}
+
+export interface CacheGcOptions {
+  /** Limit to evict down to; default the cache's `maxBytes`. */
+  maxBytes?: number;
+  /** When given, chunks it rejects (and no one pins) are removed: e.g. not in any stored image. */
+  keep?: (digestHex: string) => boolean;
+  /** Read and hash every chunk not yet verified in this process; corrupt ones are removed. */
+  verify?: boolean;
+}
+
+export interface CacheGcReport {
+  removedFiles: number;
+  removedBytes: number;
+  corruptFiles: number;
+  keptFiles: number;
+  keptBytes: number;
+}
+
+/** Holds chunks in the cache until released (a serving image that is not complete). */
+export interface ChunkPin {
+  release(): void;
+}
+
+interface Entry {
+  size: number;
+  /** The file hashed to its name in this process; until then it may be torn. */
+  verified: boolean;
+  /** A verification in progress; concurrent first reads share it. Resolves to the chunk or undefined (dropped). */
+  verifying?: Promise<Buffer | undefined>;
+}
+
+const HEX_NAME = /^[0-9a-f]{64}$/;
+/** Parallel stat/unlink/verify calls while scanning: enough to keep the disk busy. */
+const SCAN_PARALLEL = 32;
+
+/**
+ * Verified chunks on disk, content-addressed by sha256: `<dir>/chunks/ab/<hex>`.
+ *
+ * Crash safety: a chunk is written to `<dir>/tmp/` and renamed into place, without fsync.
+ * A crash can still leave a torn or empty file after the rename, so the first read of every
+ * chunk file in a process hashes it (a verified set is kept in memory); a file that does not
+ * match its name is deleted and reported as a miss, and the caller fetches it again.
+ *
+ * LRU: use order is kept in memory (a Map, oldest first) and rebuilt from file mtimes on
+ * open; a chunk's mtime is refreshed when it is first verified in a process. Pinned chunks
+ * are never evicted; if pins hold more than `maxBytes`, the cache grows past it rather
+ * than fail a read.
+ *
+ * One process owns a cache directory (opening clears `tmp/`). A file removed behind the
+ * cache's back (another process's gc) reads as a miss.
+ */
+export class ChunkCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pins = new Map<string, number>();
+  private readonly writing = new Map<string, Promise<void>>();
+  private readonly unlinking = new Map<string, Promise<void>>();
+  private readonly files: FileReadPool;
+  private readonly removeListeners = new Set<(hex: string) => void>();
+  private bytes = 0;
+  /** Set when an eviction pass found everything pinned; cleared when pins or contents change. */
+  private allPinned = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly maxBytes: number,
+    maxOpenFiles: number,
+  ) {
+    this.files = new FileReadPool(maxOpenFiles);
+  }
+
+  static async open(dir: string, options: ChunkCacheOptions): Promise<ChunkCache> {
+    const cache = new ChunkCache(dir, options.maxBytes, options.maxOpenFiles ?? 256);
+    await rm(join(dir, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(dir, 'tmp'), { recursive: true });
+    const found: { hex: string; size: number; mtime: number }[] = [];
+    await eachParallel(Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')), SCAN_PARALLEL, async (prefix) => {
+      const sub = join(dir, 'chunks', prefix);
+      await mkdir(sub, { recursive: true });
+      for (const name of await readdir(sub)) {
+        if (!HEX_NAME.test(name) || !name.startsWith(prefix)) continue;
+        const st = await stat(join(sub, name)).catch(() => undefined);
+        if (st?.isFile()) found.push({ hex: name, size: st.size, mtime: st.mtimeMs });
+      }
+    });
+    found.sort((a, b) => a.mtime - b.mtime);
+    for (const f of found) {
+      cache.entries.set(f.hex, { size: f.size, verified: false });
+      cache.bytes += f.size;
+    }
+    chunkCacheBytes.set(cache.bytes);
+    return cache;
+  }
+
+  get size(): { files: number; bytes: number } {
+    return { files: this.entries.size, bytes: this.bytes };
+  }
+
+  /** Calls `listener` with every chunk removed (evicted, corrupt, collected). Returns the unsubscribe. */
+  onRemove(listener: (hex: string) => void): () => void {
+    this.removeListeners.add(listener);
+    return () => this.removeListeners.delete(listener);
+  }
+
+  /** Whether a file for the chunk is present (not yet whether it is sound: `read` checks). */
+  has(hex: string): boolean {
+    return this.entries.has(hex);
+  }
+
+  /**
+   * Copies [offset, offset+length) of the chunk into target[at…]. False on a miss: absent,
+   * or the file turned out torn or corrupt (it is then deleted). A verified chunk costs
+   * one pread.
+   */
+  async read(hex: string, offset: number, target: Buffer, at: number, length: number): Promise<boolean> {
+    const entry = this.entries.get(hex);
+    if (!entry) return false;
+    this.entries.delete(hex);
+    this.entries.set(hex, entry);
+    if (!entry.verified) {
+      const chunk = await (entry.verifying ??= this.verify(hex, entry));
+      if (!chunk || offset + length > chunk.length) return false;
+      chunk.copy(target, at, offset, offset + length);
+      return true;
+    }
+    try {
+      const n = await this.files.read(hex, this.path(hex), target, at, length, offset);
+      if (n === length) return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (this.entries.get(hex) === entry) this.drop(hex, entry);
+    return false;
+  }
+
+  /** Stores a chunk the caller has verified against `hex`. Resolves once it is in place. */
+  put(hex: string, data: Buffer): Promise<void> {
+    if (this.entries.has(hex)) return Promise.resolve();
+    let pending = this.writing.get(hex);
+    if (!pending) {
+      pending = this.write(hex, data).finally(() => this.writing.delete(hex));
+      this.writing.set(hex, pending);
+    }
+    return pending;
+  }
+
+  /** Keeps these chunks (present now or stored later) from eviction until released. */
+  pin(hexes: Iterable<string>): ChunkPin {
+    const held = [...hexes];
+    for (const hex of held) this.pins.set(hex, (this.pins.get(hex) ?? 0) + 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const hex of held) {
+          const n = this.pins.get(hex)! - 1;
+          if (n === 0) this.pins.delete(hex);
+          else this.pins.set(hex, n);
+        }
+        this.allPinned = false;
+        this.evict(this.maxBytes);
+      },
+    };
+  }
+
+  /**
+   * Housekeeping for `lazybd cache gc`: removes unreferenced chunks (with `keep`), corrupt
+   * ones (with `verify`), then evicts down to the limit.
+   */
+  async gc(options: CacheGcOptions = {}): Promise<CacheGcReport> {
+    const report: CacheGcReport = { removedFiles: 0, removedBytes: 0, corruptFiles: 0, keptFiles: 0, keptBytes: 0 };
+    const before = this.size;
+    const keep = options.keep;
+    if (keep) {
+      for (const [hex, entry] of this.entries) if (!keep(hex) && !this.pins.has(hex)) this.drop(hex, entry);
+    }
+    if (options.verify) {
+      const unverified = [...this.entries].filter(([, e]) => !e.verified);
+      await eachParallel(unverified, SCAN_PARALLEL, async ([hex, entry]) => {
+        if (!(await (entry.verifying ??= this.verify(hex, entry)))) report.corruptFiles++;
+      });
+    }
+    this.allPinned = false;
+    this.evict(options.maxBytes ?? this.maxBytes);
+    await Promise.all(this.unlinking.values());
+    report.removedFiles = before.files - this.entries.size;
+    report.removedBytes = before.bytes - this.bytes;
+    report.keptFiles = this.entries.size;
+    report.keptBytes = this.bytes;
+    return report;
+  }
+
+  /** Closes open descriptors and waits for writes and deletes in progress. */
+  async close(): Promise<void> {
+    await Promise.all([...this.writing.values(), ...this.unlinking.values()].map((p) => p.catch(() => {})));
+    this.files.closeAll();
+  }
+
+  private path(hex: string): string {
+    return join(this.dir, 'chunks', hex.slice(0, 2), hex);
+  }
+
+  private async write(hex: string, data: Buffer): Promise<void> {
+    await this.unlinking.get(hex);
+    const tmp = join(this.dir, 'tmp', `${hex}.${randomBytes(6).toString('hex')}`);
+    try {
+      await writeFile(tmp, data);
+      await rename(tmp, this.path(hex));
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    if (this.entries.has(hex)) return;
+    this.entries.set(hex, { size: data.length, verified: true });
+    this.bytes += data.length;
+    this.allPinned = false;
+    this.evict(this.maxBytes);
+    chunkCacheBytes.set(this.bytes);
+  }
+
+  /** Hashes the whole file; a mismatch (torn write, bit rot) deletes it. */
+  private async verify(hex: string, entry: Entry): Promise<Buffer | undefined> {
+    const chunk = Buffer.allocUnsafe(entry.size);
+    let n = -1;
+    try {
+      n = await this.files.read(hex, this.path(hex), chunk, 0, entry.size, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        entry.verifying = undefined;
+        throw err;
+      }
+    }
+    if (this.entries.get(hex) !== entry) return n === entry.size && sha256Hex(chunk) === hex ? chunk : undefined;
+    if (n === entry.size && sha256Hex(chunk) === hex) {
+      entry.verified = true;
+      entry.verifying = undefined;
+      touch(this.path(hex));
+      return chunk;
+    }
+    if (n >= 0) chunkVerifyFailures.inc({ source: 'cache' });
+    this.drop(hex, entry);
+    return undefined;
+  }
+
+  /** Evicts least recently used, unpinned chunks until at most `limit` bytes remain. */
+  private evict(limit: number): void {
+    if (this.bytes <= limit || this.allPinned) return;
+    for (const [hex, entry] of this.entries) {
+      if (this.pins.has(hex) || entry.verifying) continue;
+      this.drop(hex, entry);
+      chunkCacheEvictions.inc();
+      if (this.bytes <= limit) return;
+    }
+    this.allPinned = true;
+  }
+
+  private drop(hex: string, entry: Entry): void {
+    this.entries.delete(hex);
+    this.bytes -= entry.size;
+    chunkCacheBytes.set(this.bytes);
+    this.files.forget(hex);
+    const gone = unlink(this.path(hex))
+      .catch(() => {})
+      .finally(() => {
+        if (this.unlinking.get(hex) === gone) this.unlinking.delete(hex);
+      });
+    this.unlinking.set(hex, gone);
+    for (const listener of this.removeListeners) listener(hex);
+  }
+}
+
+export function sha256Hex(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Refreshes mtime (the LRU order a restart rebuilds); best effort. */
+function touch(path: string): void {
+  const now = new Date();
+  utimes(path, now, now, () => {});
+}
+
+async function eachParallel<T>(items: readonly T[], parallel: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, worker));
+}

@@ -1,0 +1,247 @@
+import type { ChunkTable } from '../format/chunk-table.js';
+import { chunkCacheHits, chunkCacheMisses } from '../metrics/metrics.js';
+import { ChunkBitset } from './chunk-bitset.js';
+import { ChunkDigestIndex } from './chunk-digest-index.js';
+import type { ChunkCache, ChunkPin } from './chunk-cache.js';
+import { FetchActivity } from './fetch-activity.js';
+import type { LayerData } from './layer-data.js';
+import type { SourceChain, SourceLogger } from './source-chain.js';
+
+export interface LazyLayerOptions {
+  /** The layer blob's digest ("sha256:…"), as the sources know it. */
+  blob: string;
+  /** The layer's chunk table (from its metadata, already checked against the meta digest). */
+  chunks: ChunkTable;
+  cache: ChunkCache;
+  chain: SourceChain;
+  /** Upper bound of one remote request for adjacent missing chunks. Default 1 MiB. */
+  maxRunBytes?: number;
+  /** Where on-demand fetches are counted (the prefetcher yields to them). Default: one per layer. */
+  activity?: FetchActivity;
+  /** Called with the index of every chunk a read touches (trace recording). */
+  onChunkRead?: (chunk: number) => void;
+  /** Pin the layer's chunks in the cache until `unpin()`/`close()`: nothing fetched for it is evicted. */
+  pin?: boolean;
+  log?: SourceLogger;
+}
+
+const stderrLog: SourceLogger = { warn: (m) => process.stderr.write(`source: warning: ${m}\n`) };
+
+/**
+ * A layer whose blob is remote, read through the chunk cache and the source chain. Reads
+ * take cached chunks from the cache (one pread each once verified); missing chunks are
+ * gathered into runs of adjacent chunks, each fetched with one request, verified, cached
+ * and copied out. Concurrent reads of a chunk share one fetch (keyed by digest, so equal
+ * chunks of a layer are fetched once too).
+ *
+ * Which chunks are local is kept in a bitset, filled from the cache at construction
+ * (no network needed to serve what is cached) and kept current as chunks are stored,
+ * found corrupt, or evicted.
+ */
+export class LazyLayer implements LayerData {
+  readonly blob: string;
+  readonly chunks: ChunkTable;
+  readonly activity: FetchActivity;
+  private readonly cache: ChunkCache;
+  private readonly chain: SourceChain;
+  private readonly maxRunChunks: number;
+  private readonly onChunkRead: ((chunk: number) => void) | undefined;
+  private readonly log: SourceLogger;
+  private readonly local: ChunkBitset;
+  private localBytes = 0;
+  private readonly stopListening: () => void;
+  /** Verified chunk bytes by digest, from the start of a fetch until the cache holds them. */
+  private readonly inflight = new Map<string, Promise<Buffer>>();
+  private pinned: ChunkPin | undefined;
+
+  constructor(options: LazyLayerOptions) {
+    this.blob = options.blob;
+    this.chunks = options.chunks;
+    this.cache = options.cache;
+    this.chain = options.chain;
+    this.maxRunChunks = Math.max(1, Math.floor((options.maxRunBytes ?? 1 << 20) / this.chunks.chunkSize));
+    this.activity = options.activity ?? new FetchActivity();
+    this.onChunkRead = options.onChunkRead;
+    this.log = options.log ?? stderrLog;
+    this.local = new ChunkBitset(this.chunks.count);
+    const hexes: string[] = [];
+    for (let i = 0; i < this.chunks.count; i++) {
+      const hex = this.hexOf(i);
+      if (this.cache.has(hex)) this.markLocal(i);
+      if (options.pin) hexes.push(hex);
+    }
+    if (options.pin) this.pinned = this.cache.pin(hexes);
+    const byDigest = new ChunkDigestIndex(this.chunks);
+    this.stopListening = this.cache.onRemove((hex) => {
+      for (const i of byDigest.find(hex)) this.markMissing(i);
+    });
+  }
+
+  get bytesTotal(): number {
+    return this.chunks.dataLength;
+  }
+
+  get bytesLocal(): number {
+    return this.localBytes;
+  }
+
+  get complete(): boolean {
+    return this.local.count === this.chunks.count;
+  }
+
+  isLocal(chunk: number): boolean {
+    return this.local.has(chunk);
+  }
+
+  async readInto(physical: number, target: Buffer, at: number, length: number): Promise<void> {
+    if (length <= 0) return;
+    const [first, last] = this.chunkRange(physical, length);
+    const t = this.chunks;
+    if (first === last) return this.readPart(first, physical - t.offset(first), target, at, length);
+    this.startFetches(first, last, true);
+    const parts: Promise<void>[] = [];
+    for (let i = first; i <= last; i++) {
+      const start = Math.max(physical, t.offset(i));
+      const end = Math.min(physical + length, t.offset(i) + t.length(i));
+      parts.push(this.readPart(i, start - t.offset(i), target, at + start - physical, end - start));
+    }
+    await Promise.all(parts);
+  }
+
+  /** Makes the chunks under [physical, physical+length) local (NBD CACHE). */
+  async warm(physical: number, length: number): Promise<void> {
+    if (length <= 0) return;
+    const [first, last] = this.chunkRange(physical, length);
+    await this.fetchChunks(first, last - first + 1, true);
+  }
+
+  /**
+   * Makes chunks [first, first+count) local. Background work (`demand` false) is not
+   * counted in `activity`, so it does not make other background work wait.
+   */
+  async fetchChunks(first: number, count: number, demand = false): Promise<void> {
+    const last = Math.min(first + count, this.chunks.count) - 1;
+    this.startFetches(first, last, demand);
+    const waits: Promise<Buffer>[] = [];
+    for (let i = first; i <= last; i++) {
+      const pending = this.inflight.get(this.hexOf(i));
+      if (pending) waits.push(pending);
+    }
+    await Promise.all(waits);
+  }
+
+  /** Lets the cache evict this layer's chunks again. */
+  unpin(): void {
+    this.pinned?.release();
+    this.pinned = undefined;
+  }
+
+  close(): void {
+    this.unpin();
+    this.stopListening();
+  }
+
+  private async readPart(i: number, offset: number, target: Buffer, at: number, length: number): Promise<void> {
+    this.onChunkRead?.(i);
+    const hex = this.hexOf(i);
+    for (;;) {
+      if (this.cache.has(hex)) {
+        if (await this.cache.read(hex, offset, target, at, length)) {
+          chunkCacheHits.inc();
+          return;
+        }
+        this.markMissing(i);
+      }
+      let pending = this.inflight.get(hex);
+      if (!pending) {
+        this.startFetches(i, i, true);
+        pending = this.inflight.get(hex);
+        // Landed in the cache since the check above: read it from there.
+        if (!pending) continue;
+      }
+      chunkCacheMisses.inc();
+      const chunk = await pending;
+      chunk.copy(target, at, offset, offset + length);
+      return;
+    }
+  }
+
+  /** Starts fetches, in runs of adjacent chunks, for the chunks of [first, last] that are neither cached nor in flight. */
+  private startFetches(first: number, last: number, demand: boolean): void {
+    let runStart = -1;
+    let runHexes: string[] = [];
+    const flush = (): void => {
+      if (runStart >= 0) this.fetchRun(runStart, runHexes, demand);
+      runStart = -1;
+      runHexes = [];
+    };
+    for (let i = first; i <= last; i++) {
+      const hex = this.hexOf(i);
+      if (this.cache.has(hex)) {
+        this.markLocal(i);
+        flush();
+      } else if (this.inflight.has(hex) || runHexes.includes(hex)) {
+        flush();
+      } else {
+        if (runStart < 0) runStart = i;
+        runHexes.push(hex);
+        if (runHexes.length === this.maxRunChunks) flush();
+      }
+    }
+    flush();
+  }
+
+  /** One request for chunks [first, first+hexes.length); registers each in `inflight` until it is cached. */
+  private fetchRun(first: number, hexes: string[], demand: boolean): void {
+    const settle: { resolve: (b: Buffer) => void; reject: (e: unknown) => void }[] = [];
+    for (const hex of hexes) {
+      const p = new Promise<Buffer>((resolve, reject) => settle.push({ resolve, reject }));
+      p.catch(() => {}); // readers get the rejection; a chunk no one awaited must not crash the process
+      this.inflight.set(hex, p);
+    }
+    if (demand) this.activity.begin();
+    this.chain.fetchRun(this.blob, this.chunks, first, hexes.length).then(
+      (buffers) => {
+        if (demand) this.activity.end();
+        buffers.forEach((b, j) => {
+          settle[j]!.resolve(b);
+          const hex = hexes[j]!;
+          this.cache.put(hex, b).then(
+            () => {
+              if (this.cache.has(hex)) this.markLocal(first + j);
+            },
+            (err: Error) => this.log.warn(`caching chunk ${first + j} of ${this.blob}: ${err.message}`),
+          ).finally(() => this.inflight.delete(hex));
+        });
+      },
+      (err: unknown) => {
+        if (demand) this.activity.end();
+        for (let j = 0; j < hexes.length; j++) {
+          this.inflight.delete(hexes[j]!);
+          settle[j]!.reject(err);
+        }
+      },
+    );
+  }
+
+  private chunkRange(physical: number, length: number): [number, number] {
+    const t = this.chunks;
+    if (physical < t.dataOffset || physical + length > t.dataOffset + t.dataLength) {
+      throw new RangeError(`[${physical}, ${physical + length}) is outside the data region of ${this.blob}`);
+    }
+    return [t.indexOf(physical), t.indexOf(physical + length - 1)];
+  }
+
+  private hexOf(i: number): string {
+    return this.chunks.digest(i).toString('hex');
+  }
+
+  private markLocal(i: number): void {
+    if (this.local.set(i)) this.localBytes += this.chunks.length(i);
+  }
+
+  private markMissing(i: number): void {
+    if (this.local.clear(i)) this.localBytes -= this.chunks.length(i);
+  }
+
+}
