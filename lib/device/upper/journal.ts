@@ -24,13 +24,27 @@ export interface ReplayHooks {
 const READ_BATCH = 1 << 20;
 /** Compaction writes records this many at a time. */
 const WRITE_BATCH = 2048;
+/** Records a batch has room for at first (4 KiB); it doubles when a burst needs more. */
+const APPEND_BATCH = 128;
+
+/** Consecutive records waiting to go out in one write. */
+interface AppendBatch {
+  first: number;
+  count: number;
+  bytes: Buffer;
+  written: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 /**
  * The upper's append-only extent journal (format-spec/upper-v1.md). Each
  * append gets its position and sequence synchronously, so records land in call
  * order however their writes complete. A Flush marker is written only after the
  * data file is synced and every earlier record is written, which is what lets
- * replay trust everything before the last marker.
+ * replay trust everything before the last marker. Appends go out one write at a
+ * time; those issued while a write is in flight share the next one (group commit),
+ * so a pipelined client costs about one journal write per data write's worth of time, not one per record.
  */
 export class Journal {
   private readonly inflight = new Set<Promise<void>>();
@@ -39,6 +53,9 @@ export class Journal {
   /** Record count right after the newest Flush marker was reserved; -1 when records may be unflushed. */
   private recordsAtLastMarker = -1;
   private lastFlush: Promise<void> = Promise.resolve();
+  /** Appends not yet handed to a write, and whether a batch write is in flight. */
+  private gathering: AppendBatch | null = null;
+  private batchInFlight = false;
 
   private constructor(
     private fd: FileHandle,
@@ -116,7 +133,24 @@ export class Journal {
   /** Appends a Data or Zero record. Call order is journal order; resolves once the record is written (not synced). */
   append(op: JournalOp.Data | JournalOp.Zero, offset: number, length: number, dataChecksum: number): Promise<void> {
     const index = this.reserve();
-    return this.track(this.writeRecord({ op, offset, length, sequence: (this.baseSequence + index) >>> 0, dataChecksum }, index));
+    let batch = this.gathering;
+    // A Flush marker reserved in between breaks the run: it is written on its own.
+    if (batch === null || batch.first + batch.count !== index) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const written = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      batch = { first: index, count: 0, bytes: Buffer.allocUnsafe(APPEND_BATCH * JOURNAL_RECORD_SIZE), written: this.track(written), resolve, reject };
+      this.gathering = batch;
+    }
+    if ((batch.count + 1) * JOURNAL_RECORD_SIZE > batch.bytes.length) {
+      const grown = Buffer.allocUnsafe(batch.bytes.length * 2);
+      batch.bytes.copy(grown);
+      batch.bytes = grown;
+    }
+    encodeRecord({ op, offset, length, sequence: (this.baseSequence + index) >>> 0, dataChecksum }, batch.bytes, batch.count * JOURNAL_RECORD_SIZE);
+    batch.count++;
+    this.sendBatch();
+    return batch.written;
   }
 
   /**
@@ -193,6 +227,20 @@ export class Journal {
 
   private check(): void {
     if (this.failure) throw this.failure;
+  }
+
+  /** Starts writing the gathered batch unless a batch write is already in flight (it calls back when done). */
+  private sendBatch(): void {
+    const batch = this.gathering;
+    if (this.batchInFlight || batch === null) return;
+    this.gathering = null;
+    this.batchInFlight = true;
+    writeFully(this.fd, batch.bytes.subarray(0, batch.count * JOURNAL_RECORD_SIZE), JOURNAL_HEADER_SIZE + batch.first * JOURNAL_RECORD_SIZE)
+      .then(batch.resolve, batch.reject)
+      .finally(() => {
+        this.batchInFlight = false;
+        this.sendBatch();
+      });
   }
 
   private async writeRecord(record: JournalRecord, index: number): Promise<void> {
