@@ -50,8 +50,8 @@ export class LazyLayer implements LayerData {
   private readonly local: ChunkBitset;
   private localBytes = 0;
   private readonly stopListening: () => void;
-  /** Verified chunk bytes by digest, from the start of a fetch until the cache holds them. */
-  private readonly inflight = new Map<string, Promise<Buffer>>();
+  /** Fetches by chunk digest, from the start until the cache holds the chunk. */
+  private readonly inflight = new Map<string, InFlight>();
   private pinned: ChunkPin | undefined;
 
   constructor(options: LazyLayerOptions) {
@@ -122,10 +122,10 @@ export class LazyLayer implements LayerData {
   async fetchChunks(first: number, count: number, demand = false): Promise<void> {
     const last = Math.min(first + count, this.chunks.count) - 1;
     this.startFetches(first, last, demand);
-    const waits: Promise<Buffer>[] = [];
+    const waits: Promise<void>[] = [];
     for (let i = first; i <= last; i++) {
       const pending = this.inflight.get(this.hexOf(i));
-      if (pending) waits.push(pending);
+      if (pending) waits.push(pending.stored);
     }
     await Promise.all(waits);
   }
@@ -160,7 +160,7 @@ export class LazyLayer implements LayerData {
         if (!pending) continue;
       }
       chunkCacheMisses.inc();
-      const chunk = await pending;
+      const chunk = await pending.data;
       chunk.copy(target, at, offset, offset + length);
       return;
     }
@@ -193,33 +193,38 @@ export class LazyLayer implements LayerData {
 
   /** One request for chunks [first, first+hexes.length); registers each in `inflight` until it is cached. */
   private fetchRun(first: number, hexes: string[], demand: boolean): void {
-    const settle: { resolve: (b: Buffer) => void; reject: (e: unknown) => void }[] = [];
-    for (const hex of hexes) {
-      const p = new Promise<Buffer>((resolve, reject) => settle.push({ resolve, reject }));
-      p.catch(() => {}); // readers get the rejection; a chunk no one awaited must not crash the process
-      this.inflight.set(hex, p);
-    }
+    const entries = hexes.map((hex) => {
+      const entry = new InFlight();
+      this.inflight.set(hex, entry);
+      return entry;
+    });
     if (demand) this.activity.begin();
     this.chain.fetchRun(this.blob, this.chunks, first, hexes.length).then(
       (buffers) => {
         if (demand) this.activity.end();
-        buffers.forEach((b, j) => {
-          settle[j]!.resolve(b);
+        buffers.forEach((chunk, j) => {
           const hex = hexes[j]!;
-          this.cache.put(hex, b).then(
-            () => {
-              if (this.cache.has(hex)) this.markLocal(first + j);
-            },
-            (err: Error) => this.log.warn(`caching chunk ${first + j} of ${this.blob}: ${err.message}`),
-          ).finally(() => this.inflight.delete(hex));
+          entries[j]!.resolveData(chunk);
+          this.cache
+            .put(hex, chunk)
+            .then(
+              () => {
+                if (this.cache.has(hex)) this.markLocal(first + j);
+              },
+              (err: Error) => this.log.warn(`caching chunk ${first + j} of ${this.blob}: ${err.message}`),
+            )
+            .finally(() => {
+              this.inflight.delete(hex);
+              entries[j]!.resolveStored();
+            });
         });
       },
       (err: unknown) => {
         if (demand) this.activity.end();
-        for (let j = 0; j < hexes.length; j++) {
-          this.inflight.delete(hexes[j]!);
-          settle[j]!.reject(err);
-        }
+        hexes.forEach((hex, j) => {
+          this.inflight.delete(hex);
+          entries[j]!.fail(err);
+        });
       },
     );
   }
@@ -244,4 +249,33 @@ export class LazyLayer implements LayerData {
     if (this.local.clear(i)) this.localBytes -= this.chunks.length(i);
   }
 
+}
+
+/** A chunk being fetched: its verified bytes (for readers), then its landing in the cache (for warm/prefetch). */
+class InFlight {
+  readonly data: Promise<Buffer>;
+  readonly stored: Promise<void>;
+  resolveData!: (chunk: Buffer) => void;
+  resolveStored!: () => void;
+  private rejectData!: (err: unknown) => void;
+  private rejectStored!: (err: unknown) => void;
+
+  constructor() {
+    this.data = new Promise((resolve, reject) => {
+      this.resolveData = resolve;
+      this.rejectData = reject;
+    });
+    this.stored = new Promise((resolve, reject) => {
+      this.resolveStored = resolve;
+      this.rejectStored = reject;
+    });
+    // Waiters get the rejection; a fetch no one waits for must not crash the process.
+    this.data.catch(() => {});
+    this.stored.catch(() => {});
+  }
+
+  fail(err: unknown): void {
+    this.rejectData(err);
+    this.rejectStored(err);
+  }
 }

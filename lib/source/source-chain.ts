@@ -12,7 +12,7 @@ export interface SourceChainOptions {
   attemptTimeoutMs?: number;
   /** Limit for a whole run across all sources and retries. Default 30 s. */
   ioTimeoutMs?: number;
-  /** Tries per source for retryable failures. Default 3. */
+  /** Tries per source for retryable errors. An attempt timeout moves on to the next source at once. Default 3. */
   attemptsPerSource?: number;
   /** First retry delay, doubled each retry (capped at 5 s). Default 100 ms. */
   backoffMs?: number;
@@ -35,7 +35,7 @@ class AttemptTimeout extends Error {}
  * Fetches runs of consecutive chunks of one blob from a chain of unverified sources and
  * returns only bytes that match the chunk table. A chunk that fails verification is
  * logged and asked of the next source; retryable errors are retried with exponential
- * backoff; after `ioTimeoutMs` (or once every source has failed) the run is rejected with
+ * backoff, a source that does not answer within the attempt timeout is left for the next; after `ioTimeoutMs` (or once every source has failed) the run is rejected with
  * E_CHUNK_UNAVAILABLE, naming the chunks, the sources tried and why each failed.
  */
 export class SourceChain {
@@ -62,12 +62,16 @@ export class SourceChain {
     const deadline = AbortSignal.timeout(this.ioTimeoutMs);
     const started = performance.now();
     for (const source of this.sources) {
+      if (deadline.aborted) {
+        failures.push(`${source.name}: not tried`);
+        continue;
+      }
       for (const [a, n] of missingRuns(out)) {
         const why = await this.fromSource(source, blob, table, first + a, n, out, a, deadline);
         if (why) failures.push(`${source.name}: ${why}`);
         if (deadline.aborted) break;
       }
-      if (deadline.aborted || !out.includes(undefined)) break;
+      if (!out.includes(undefined)) break;
     }
     const missing = missingRuns(out);
     if (missing.length === 0) return out as Buffer[];
@@ -103,7 +107,8 @@ export class SourceChain {
         const timedOut = err instanceof AttemptTimeout || deadline.aborted;
         sourceFetchSeconds.observe({ source: source.name, outcome: timedOut ? 'timeout' : 'error' }, (performance.now() - t0) / 1000);
         last = deadline.aborted ? 'I/O timeout' : describe(err);
-        if (deadline.aborted || !(err instanceof AttemptTimeout || isRetryable(err))) break;
+        // A stalled source is likely to stall again: give the next one the time left.
+        if (deadline.aborted || timedOut || !isRetryable(err)) break;
         continue;
       }
       const bad: number[] = [];
@@ -119,7 +124,7 @@ export class SourceChain {
       this.log.warn(`${source.name} sent corrupt data for ${blob} chunk ${list}: digest mismatch, trying the next source`);
       return `digest mismatch for chunk ${list}`;
     }
-    return last + (this.attemptsPerSource > 1 ? ` (after up to ${this.attemptsPerSource} attempts)` : '');
+    return last;
   }
 
   /** One request, abandoned (not awaited) when its timer or the deadline fires, even if the source ignores the signal. */
