@@ -43,8 +43,8 @@ interface AppendBatch {
  * order however their writes complete. A Flush marker is written only after the
  * data file is synced and every earlier record is written, which is what lets
  * replay trust everything before the last marker. Appends go out one write at a
- * time; those issued while a write is in flight share the next one (group commit),
- * so a pipelined client costs about one journal write per data write's worth of time, not one per record.
+ * time; those issued while a write is in flight share the next one (group
+ * commit), so under pipelined load journal writes stay few and large.
  */
 export class Journal {
   private readonly inflight = new Set<Promise<void>>();

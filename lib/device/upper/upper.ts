@@ -46,6 +46,7 @@ export class Upper {
   /** Set while compaction runs; never rejects. Appends wait for it. */
   private compacting: Promise<void> | null = null;
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   private constructor(
     readonly dir: string,
@@ -194,9 +195,12 @@ export class Upper {
     return readFully(this.data, into, at, length, offset);
   }
 
-  /** Waits for writes in flight, flushes, and releases the files. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Waits for writes in flight, flushes, and releases the files. Later calls share the first one's outcome. */
+  close(): Promise<void> {
+    return (this.closing ??= this.shutdown());
+  }
+
+  private async shutdown(): Promise<void> {
     const release = await this.locks.acquire(0, sectorCeil(this.virtualSize));
     try {
       await this.flush();
