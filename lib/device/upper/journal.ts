@@ -50,8 +50,8 @@ export class Journal {
   private readonly inflight = new Set<Promise<void>>();
   private failure: UpperError | null = null;
   private rewriting = false;
-  /** Record count right after the newest Flush marker was reserved; -1 when records may be unflushed. */
-  private recordsAtLastMarker = -1;
+  /** Record count right after the newest Flush marker was reserved (or the opened journal's, when nothing followed its last marker). */
+  private recordsAtLastMarker: number;
   private lastFlush: Promise<void> = Promise.resolve();
   /** Appends not yet handed to a write, and whether a batch write is in flight. */
   private gathering: AppendBatch | null = null;
@@ -63,7 +63,11 @@ export class Journal {
     private readonly virtualSize: number,
     private baseSequence: number,
     private records: number,
-  ) {}
+    unflushedRecords: number,
+  ) {
+    // A journal opened with nothing after its last marker needs no flush: closing an untouched upper writes nothing.
+    this.recordsAtLastMarker = unflushedRecords === 0 ? records : -1;
+  }
 
   /** Records in the file, markers included; what compaction would shrink. */
   get recordCount(): number {
@@ -73,7 +77,7 @@ export class Journal {
   /** Writes an empty journal atomically; its presence is what makes a directory an upper. */
   static async create(dir: string, virtualSize: number): Promise<Journal> {
     await writeJournalFile(dir, encodeHeader({ virtualSize, baseSequence: 0 }), []);
-    return new Journal(await open(join(dir, JOURNAL_FILE), 'r+'), dir, virtualSize, 0, 0);
+    return new Journal(await open(join(dir, JOURNAL_FILE), 'r+'), dir, virtualSize, 0, 0, 0);
   }
 
   /**
@@ -111,19 +115,21 @@ export class Journal {
         }
         pos += want;
       }
+      let kept = 0;
       for (const u of unflushed) {
         if (u.record.op === JournalOp.Data && !(await hooks.verify(u.record))) {
           index = u.index;
           break;
         }
         hooks.apply(u.record);
+        kept++;
       }
       const end = JOURNAL_HEADER_SIZE + index * JOURNAL_RECORD_SIZE;
       if (fileSize > end) {
         await fd.truncate(end);
         await fd.datasync();
       }
-      return new Journal(fd, dir, virtualSize, header.baseSequence, index);
+      return new Journal(fd, dir, virtualSize, header.baseSequence, index, kept);
     } catch (e) {
       await fd.close();
       throw e;

@@ -47,6 +47,8 @@ export class Upper {
   private compacting: Promise<void> | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
+  /** A data write completed since the last flush began: only then does a flush sync the data file. */
+  private dataDirty = true;
 
   private constructor(
     readonly dir: string,
@@ -123,6 +125,7 @@ export class Upper {
       const sectors = start === offset && end === offset + data.length ? data : await this.completeSectors(offset, data, start, end, fill);
       const checksum = dataChecksum(sectors);
       await writeFully(this.data, sectors, start);
+      this.dataDirty = true;
       while (this.compacting) await this.compacting;
       const logged = this.journal.append(JournalOp.Data, start, end - start, checksum);
       this.map.assign(start, end, Owner.Data);
@@ -157,7 +160,9 @@ export class Upper {
   async flush(): Promise<void> {
     this.checkOpen();
     while (this.compacting) await this.compacting;
-    await this.journal.flush(() => this.data.datasync());
+    const dirty = this.dataDirty;
+    this.dataDirty = false;
+    await this.journal.flush(() => (dirty ? this.data.datasync() : Promise.resolve()));
     if (this.journal.recordCount > this.compactionSlack + 2 * this.map.boundaryCount) await this.compact();
   }
 
