@@ -2,6 +2,7 @@
 import sade from 'sade';
 import { createCommand, exportCommand, imagesCommand, inspectCommand, rmCommand, verifyCommand } from '../lib/cli/image-commands.js';
 import { commitCommand, serveCommand } from '../lib/cli/daemon-commands.js';
+import { mountCommand, umountCommand } from '../lib/cli/mount-commands.js';
 import { pullCommand, pushCommand } from '../lib/cli/registry-commands.js';
 import { runCommand } from '../lib/cli/run-command.js';
 
@@ -11,6 +12,14 @@ const prog = sade('lazybd')
   .option('--store', 'Local image store directory (default $LAZYBD_STORE or ~/.local/share/lazybd)')
   .option('--json', 'Machine-readable output on stdout, no progress bars')
   .option('--debug', 'Print stack traces on errors');
+
+const registryOptions = (cmd: ReturnType<typeof prog.command>) =>
+  cmd
+    .option('--plain-http', 'Speak http to the registry (default https)')
+    .option('--username', 'Registry user; the password is read from stdin (--password-stdin)')
+    .option('--password-stdin', 'Read the registry password from stdin')
+    .option('--tls-verify', 'Verify the registry TLS certificate (--no-tls-verify to skip)', true)
+    .option('--ca-file', 'Extra CA certificate (PEM) for the registry');
 
 prog
   .command('create <raw-image> <name:tag>')
@@ -24,9 +33,9 @@ prog.command('verify <name:tag>').describe('Check every chunk of every layer aga
 prog.command('images').describe('List images in the local store').action(runCommand(imagesCommand));
 prog.command('rm <name:tag>').describe('Remove an image; blobs other images use stay').action(runCommand(rmCommand));
 
-prog
-  .command('serve <name:tag>')
-  .describe('Export images over NBD (unix socket by default); more images may follow the first')
+registryOptions(prog
+  .command('serve <image>')
+  .describe('Export images (name:tag or registry refs, pulled lazily) over NBD (unix socket by default); more images may follow the first'))
   .option('--upper', 'Directory of the writable upper file (created if absent)')
   .option('--read-only', 'Refuse writes')
   .option('--socket', 'Unix socket path (default $XDG_RUNTIME_DIR/lazybd/<export>.sock)')
@@ -34,6 +43,12 @@ prog
   .option('--export', 'Export name (default: the image ref)')
   .option('--tls-cert', 'PEM certificate: enables STARTTLS (nbds://)')
   .option('--tls-key', 'PEM private key for --tls-cert')
+  .option('--metrics', 'Serve Prometheus metrics at HOST:PORT/metrics')
+  .option('--prefetch-rate', 'Background completion of lazily pulled images, MB/s (0: off)', 16)
+  .option('--record-trace', 'Write the order of first chunk reads to FILE on exit')
+  .option('--cache-dir', 'Chunk cache directory (default <store>/chunk-cache)')
+  .option('--cache-size', 'Chunk cache limit, GiB', 10)
+  .option('--io-timeout', 'Seconds before a read no source can serve fails with EIO', 30)
   .action(runCommand(serveCommand));
 
 prog
@@ -41,18 +56,20 @@ prog
   .describe('Turn an upper into a new top layer over its base image')
   .action(runCommand(commitCommand));
 
-const registryOptions = (cmd: ReturnType<typeof prog.command>) =>
-  cmd
-    .option('--plain-http', 'Speak http to the registry (default https)')
-    .option('--username', 'Registry user; the password is read from stdin (--password-stdin)')
-    .option('--password-stdin', 'Read the registry password from stdin')
-    .option('--tls-verify', 'Verify the registry TLS certificate (--no-tls-verify to skip)', true)
-    .option('--ca-file', 'Extra CA certificate (PEM) for the registry');
-
 registryOptions(prog.command('push <name:tag> <registry-ref>').describe('Push a local image to an OCI registry (skips blobs it has)')).action(runCommand(pushCommand));
 
 registryOptions(prog.command('pull <registry-ref> [name:tag]').describe('Pull manifest and layer indexes only (kilobytes); data comes on demand'))
   .option('--full', 'Also download every layer blob')
   .action(runCommand(pullCommand));
+
+prog
+  .command('mount <name:tag> <mountpoint>')
+  .describe('Serve an image in the background and mount its filesystem (read-only without --upper)')
+  .option('--upper', 'Directory of the writable upper file (created if absent)')
+  .option('--read-only', 'Mount read-only even with an upper')
+  .option('--fstype', 'Filesystem type for mount -t (default: probed)')
+  .action(runCommand(mountCommand));
+
+prog.command('umount <mountpoint>').describe('Unmount and stop what lazybd mount started').action(runCommand(umountCommand));
 
 prog.parse(process.argv);
