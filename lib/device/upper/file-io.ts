@@ -1,6 +1,5 @@
 import { read, write } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { dirname, relative, resolve, sep } from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
 import { UpperError } from './errors.js';
 
 // The hot paths use the callback fs API on the handle's fd: markedly cheaper per
@@ -42,18 +41,5 @@ export async function syncDirectory(dir: string): Promise<void> {
     await fd.sync();
   } finally {
     await fd.close();
-  }
-}
-
-/** mkdir -p whose new entries survive a crash: every directory that gained one is synced. */
-export async function makeDirectoryDurably(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
-  if (first === undefined) return;
-  const top = dirname(resolve(first));
-  await syncDirectory(top);
-  let at = top;
-  for (const part of relative(top, resolve(dir)).split(sep)) {
-    at = resolve(at, part);
-    await syncDirectory(at);
   }
 }

@@ -1,9 +1,9 @@
-import { access, open, type FileHandle } from 'node:fs/promises';
+import { access, mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataChecksum } from './data-checksum.js';
 import { UpperError } from './errors.js';
 import { ExtentMap, Owner, type OwnedExtent } from './extent-map.js';
-import { makeDirectoryDurably, readFully, writeFully } from './file-io.js';
+import { readFully, writeFully } from './file-io.js';
 import { Journal } from './journal.js';
 import type { JournalRecord } from './journal-record.js';
 import { RangeLock } from './range-lock.js';
@@ -66,7 +66,7 @@ export class Upper {
       throw new RangeError(`virtual size ${virtualSize} must be a positive integer below 2^48`);
     }
     const slack = options.compactionSlack ?? DEFAULT_COMPACTION_SLACK;
-    await makeDirectoryDurably(dir);
+    await mkdir(dir, { recursive: true });
     const map = new ExtentMap();
     if (!(await exists(join(dir, JOURNAL_FILE)))) {
       // Data file first: the journal's atomic appearance is what marks the upper complete.
