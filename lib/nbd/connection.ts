@@ -45,6 +45,7 @@ export class NbdConnection implements FrameSink {
     this.negotiation = new Negotiation(options.policy, (frame) => this.send(frame));
     socket.setNoDelay(true);
     socket.setTimeout(options.handshakeTimeoutMs, this.onHandshakeTimeout);
+    socket.on('error', this.onError);
     socket.once('close', () => this.finish());
     this.attach(socket);
     this.send(frames.greeting());
@@ -160,7 +161,6 @@ export class NbdConnection implements FrameSink {
   private attach(socket: Socket): void {
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
-    socket.on('error', this.onError);
   }
 
   private detach(socket: Socket): void {
