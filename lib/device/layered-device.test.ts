@@ -143,13 +143,13 @@ async function life(seed: number, sequences: number): Promise<void> {
     for (let sq = 0; sq < sequences; sq++) {
       for (let n = 1 + rand(10); n > 0; n--) {
         const [offset, length] = range();
-        switch (rand(10)) {
+        switch (rand(12)) {
           case 0:
           case 1:
           case 2:
           case 3: {
             const data = randomBytes(rand, length);
-            const fua = rand(8) === 0;
+            const fua = rand(16) === 0;
             await dev.write(offset, data, fua);
             model.change(offset, () => data.copy(model.bytes, offset), length);
             if (fua) model.flushed();
