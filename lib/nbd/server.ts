@@ -33,6 +33,14 @@ export type NbdListenOptions = { path: string } | { host?: string; port: number 
 /**
  * An NBD server (fixed newstyle) exporting BlockDevices over a unix socket or TCP.
  * Devices are not owned: close() drops connections but leaves devices open.
+ *
+ *   const server = new NbdServer({ exports: [{ name: 'disk', device }], tls: { cert, key } });
+ *   await server.listen({ path: '/run/lazybd/disk.sock' }); // or { host, port }
+ *   // clients: nbd+unix:///disk?socket=... (nbds+unix:// with TLS)
+ *   await server.close();
+ *
+ * Device errors reach clients as NBD error values; see errno.ts for how a device
+ * chooses one (an `errno` name on the thrown error).
  */
 export class NbdServer {
   private readonly exports: ExportRegistry;
