@@ -16,5 +16,7 @@ export type UpperErrorCode =
   | 'E_UPPER_OUT_OF_RANGE'
   /** A journal write failed earlier; the journal may have a gap, so nothing more is appended until reopened. */
   | 'E_UPPER_JOURNAL_FAILED'
+  /** Another live process has the upper open. */
+  | 'E_UPPER_LOCKED'
   /** The upper was used after close(). */
   | 'E_UPPER_CLOSED';

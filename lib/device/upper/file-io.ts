@@ -1,5 +1,7 @@
 import { read, write } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { mkdir, type FileHandle } from 'node:fs/promises';
+import { dirname, relative, resolve, sep } from 'node:path';
+import { fsyncDir } from '../../store/fsync-dir.js';
 import { UpperError } from './errors.js';
 
 // The hot paths use the callback fs API on the handle's fd: markedly cheaper per
@@ -34,12 +36,15 @@ export function writeFully(fd: FileHandle, data: Buffer, position: number): Prom
   });
 }
 
-/** fsync of a directory, so a rename or a new entry in it survives a crash. */
-export async function syncDirectory(dir: string): Promise<void> {
-  const fd = await open(dir, 'r');
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
+/** mkdir -p whose new entries survive a crash: every directory that gained one is synced. */
+export async function makeDirectoryDurably(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  const top = dirname(resolve(first));
+  await fsyncDir(top);
+  let at = top;
+  for (const part of relative(top, resolve(dir)).split(sep)) {
+    at = resolve(at, part);
+    await fsyncDir(at);
   }
 }

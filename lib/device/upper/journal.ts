@@ -1,7 +1,8 @@
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UpperError } from './errors.js';
-import { readFully, syncDirectory, writeFully } from './file-io.js';
+import { fsyncDir } from '../../store/fsync-dir.js';
+import { readFully, writeFully } from './file-io.js';
 import type { OwnedExtent } from './extent-map.js';
 import { Owner } from './extent-map.js';
 import { decodeHeader, encodeHeader } from './journal-header.js';
@@ -304,5 +305,5 @@ async function writeJournalFile(dir: string, header: Buffer, records: Iterable<J
     await fd.close();
   }
   await rename(temp, join(dir, JOURNAL_FILE));
-  await syncDirectory(dir);
+  await fsyncDir(dir);
 }

@@ -4,6 +4,8 @@ export const SECTOR_SIZE = 512;
 
 export const DATA_FILE = 'data';
 export const JOURNAL_FILE = 'journal';
+/** Holds the pid of the process that has the upper open. */
+export const LOCK_FILE = 'lock';
 /** Compaction and creation write here first, then rename over JOURNAL_FILE. */
 export const JOURNAL_TEMP_FILE = 'journal.tmp';
 

@@ -268,6 +268,19 @@ test('writes racing a compaction are neither lost nor misplaced', async () => {
   await again.close();
 });
 
+test('one opener at a time: a second open fails while the first holds the upper', async () => {
+  const dir = await tempDir();
+  const upper = await Upper.open(dir, { virtualSize: SIZE });
+  try {
+    await Upper.open(dir, { virtualSize: SIZE });
+    assert.unreachable('opened twice');
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'E_UPPER_LOCKED');
+  }
+  await upper.close();
+  await (await Upper.open(dir, { virtualSize: SIZE })).close();
+});
+
 test('use after close and out-of-range writes fail with codes', async () => {
   const upper = await Upper.open(await tempDir(), { virtualSize: SIZE });
   const codeOf = (p: Promise<unknown>) => p.then(() => 'none', (e: { code?: string }) => e.code);

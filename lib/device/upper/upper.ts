@@ -1,14 +1,15 @@
-import { access, mkdir, open, type FileHandle } from 'node:fs/promises';
+import { access, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tryLock } from '../../store/store-lock.js';
 import { dataChecksum } from './data-checksum.js';
 import { UpperError } from './errors.js';
 import { ExtentMap, Owner, type OwnedExtent } from './extent-map.js';
-import { readFully, writeFully } from './file-io.js';
+import { makeDirectoryDurably, readFully, writeFully } from './file-io.js';
 import { Journal } from './journal.js';
 import type { JournalRecord } from './journal-record.js';
 import { RangeLock } from './range-lock.js';
 import { sectorCeil, sectorFloor } from './sectors.js';
-import { DATA_FILE, JOURNAL_FILE, JournalOp, MAX_BYTE_VALUE, SECTOR_SIZE } from './upper-spec.js';
+import { DATA_FILE, JOURNAL_FILE, JournalOp, LOCK_FILE, MAX_BYTE_VALUE, SECTOR_SIZE } from './upper-spec.js';
 
 /** Bytes of the image below the upper, for the part of a partially written sector the upper does not own yet. */
 export type FillFrom = (offset: number, length: number) => Promise<Buffer>;
@@ -57,55 +58,26 @@ export class Upper {
     private readonly journal: Journal,
     private readonly map: ExtentMap,
     private readonly compactionSlack: number,
+    private readonly unlock: () => Promise<void>,
   ) {}
 
-  /** Opens the upper in `dir`, creating it (and `dir`) when there is none. */
+  /**
+   * Opens the upper in `dir`, creating it (and `dir`) when there is none. One
+   * process at a time: a live holder of the directory's lock file makes this fail.
+   */
   static async open(dir: string, options: UpperOptions): Promise<Upper> {
     const { virtualSize } = options;
     if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0 || virtualSize >= MAX_BYTE_VALUE) {
       throw new RangeError(`virtual size ${virtualSize} must be a positive integer below 2^48`);
     }
-    const slack = options.compactionSlack ?? DEFAULT_COMPACTION_SLACK;
-    await mkdir(dir, { recursive: true });
-    const map = new ExtentMap();
-    if (!(await exists(join(dir, JOURNAL_FILE)))) {
-      // Data file first: the journal's atomic appearance is what marks the upper complete.
-      const data = await open(join(dir, DATA_FILE), 'w+');
-      try {
-        // A partial last sector gets a whole one, like every other sector.
-        await data.truncate(sectorCeil(virtualSize));
-        await data.datasync();
-        return new Upper(dir, virtualSize, data, await Journal.create(dir, virtualSize), map, slack);
-      } catch (e) {
-        await data.close();
-        throw e;
-      }
-    }
-    let data: FileHandle;
+    await makeDirectoryDurably(dir);
+    const unlock = await tryLock(join(dir, LOCK_FILE));
+    if (!unlock) throw new UpperError('E_UPPER_LOCKED', `${dir} is in use by another process`);
     try {
-      data = await open(join(dir, DATA_FILE), 'r+');
+      const { data, journal, map } = await openFiles(dir, virtualSize);
+      return new Upper(dir, virtualSize, data, journal, map, options.compactionSlack ?? DEFAULT_COMPACTION_SLACK, unlock);
     } catch (e) {
-      throw new UpperError('E_UPPER_CORRUPT', `${dir} has a journal but no readable data file`, { cause: e });
-    }
-    try {
-      const journal = await Journal.open(dir, virtualSize, {
-        apply: (r) => map.assign(r.offset, r.offset + r.length, r.op === JournalOp.Data ? Owner.Data : Owner.Zero),
-        verify: async (r: JournalRecord) => {
-          // Sectors already Data hold their older value or a newer one whatever happened: never stale.
-          if (ownsOnlyData(map, r.offset, r.offset + r.length)) return true;
-          const bytes = Buffer.allocUnsafe(r.length);
-          await readFully(data, bytes, 0, r.length, r.offset);
-          return dataChecksum(bytes) === r.dataChecksum;
-        },
-      });
-      const dataSize = (await data.stat()).size;
-      if (dataSize !== sectorCeil(virtualSize)) {
-        await journal.close();
-        throw new UpperError('E_UPPER_CORRUPT', `${dir}/${DATA_FILE} is ${dataSize} bytes, expected ${sectorCeil(virtualSize)}`);
-      }
-      return new Upper(dir, virtualSize, data, journal, map, slack);
-    } catch (e) {
-      await data.close();
+      await unlock();
       throw e;
     }
   }
@@ -213,6 +185,7 @@ export class Upper {
       this.closed = true;
       release();
       await Promise.allSettled([this.journal.close(), this.data.close()]);
+      await this.unlock();
     }
   }
 
@@ -271,6 +244,51 @@ export class Upper {
 
   private checkOpen(): void {
     if (this.closed) throw new UpperError('E_UPPER_CLOSED', `upper ${this.dir} is closed`);
+  }
+}
+
+/** Creates the upper's files, or opens and replays them. */
+async function openFiles(dir: string, virtualSize: number): Promise<{ data: FileHandle; journal: Journal; map: ExtentMap }> {
+  const map = new ExtentMap();
+  if (!(await exists(join(dir, JOURNAL_FILE)))) {
+    // Data file first: the journal's atomic appearance is what marks the upper complete.
+    const data = await open(join(dir, DATA_FILE), 'w+');
+    try {
+      // A partial last sector gets a whole one, like every other sector.
+      await data.truncate(sectorCeil(virtualSize));
+      await data.datasync();
+      return { data, journal: await Journal.create(dir, virtualSize), map };
+    } catch (e) {
+      await data.close();
+      throw e;
+    }
+  }
+  let data: FileHandle;
+  try {
+    data = await open(join(dir, DATA_FILE), 'r+');
+  } catch (e) {
+    throw new UpperError('E_UPPER_CORRUPT', `${dir} has a journal but no readable data file`, { cause: e });
+  }
+  try {
+    const journal = await Journal.open(dir, virtualSize, {
+      apply: (r) => map.assign(r.offset, r.offset + r.length, r.op === JournalOp.Data ? Owner.Data : Owner.Zero),
+      verify: async (r: JournalRecord) => {
+        // Sectors already Data hold their older value or a newer one whatever happened: never stale.
+        if (ownsOnlyData(map, r.offset, r.offset + r.length)) return true;
+        const bytes = Buffer.allocUnsafe(r.length);
+        await readFully(data, bytes, 0, r.length, r.offset);
+        return dataChecksum(bytes) === r.dataChecksum;
+      },
+    });
+    const dataSize = (await data.stat()).size;
+    if (dataSize !== sectorCeil(virtualSize)) {
+      await journal.close();
+      throw new UpperError('E_UPPER_CORRUPT', `${dir}/${DATA_FILE} is ${dataSize} bytes, expected ${sectorCeil(virtualSize)}`);
+    }
+    return { data, journal, map };
+  } catch (e) {
+    await data.close();
+    throw e;
   }
 }
 
