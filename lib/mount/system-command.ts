@@ -9,7 +9,8 @@ export function runTool(cmd: string, args: string[], code: MountErrorCode = 'E_M
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: 120_000 }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
-      const why = stderr.trim() || err.message;
+      // One line, like every lazybd error.
+      const why = (stderr.trim() || err.message).replace(/\s*\n\s*/g, ' ');
       reject(new MountError(code, `${cmd} ${args.join(' ')} failed: ${why}`, { cause: err }));
     });
   });
