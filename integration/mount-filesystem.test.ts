@@ -55,7 +55,7 @@ async function withFilesystemImage(fn: (dir: string, env: NodeJS.ProcessEnv, mnt
   });
 }
 
-async function mount(env: NodeJS.ProcessEnv, args: string[]): Promise<{ device: string; readOnly: boolean }> {
+async function mount(env: NodeJS.ProcessEnv, args: string[]): Promise<{ device: string; readOnly: boolean; daemonPid: number }> {
   const m = await lazybd(['mount', ...args, '--json'], env);
   assert.is(m.status, 0, m.stderr);
   return JSON.parse(m.stdout);
@@ -151,6 +151,25 @@ test('failed mounts leave no daemon, fuse mount, loop device or state behind', a
     assert.is(twice.status, 2);
     assert.match(twice.stderr, /E_ALREADY_MOUNTED/);
     assert.ok((await readdir(mnt)).includes('lost+found'), 'first mount still there');
+    await umount(env, mnt, dir);
+  });
+});
+
+test('umount finishes whatever is left: after a partial teardown by hand, and with the daemon SIGKILLed', async () => {
+  if (!(await canMount())) return;
+  await withFilesystemImage(async (dir, env, mnt) => {
+    const upper = join(dir, 'upper');
+    // Read-only over an upper: nbdfuse -r, losetup -r, mount -o ro.
+    const ro = await mount(env, ['fs:v1', mnt, '--upper', upper, '--read-only']);
+    assert.is(ro.readOnly, true);
+    assert.match(await readFile('/proc/mounts', 'utf8'), new RegExp(`${ro.device} ${mnt} ext4 ro`));
+    await run('umount', [mnt]);
+    await run('losetup', ['--detach', ro.device]);
+    await umount(env, mnt, dir);
+
+    const rw = await mount(env, ['fs:v1', mnt, '--upper', upper]);
+    await writeFile(join(mnt, 'x'), 'x');
+    process.kill(rw.daemonPid, 'SIGKILL');
     await umount(env, mnt, dir);
   });
 });
