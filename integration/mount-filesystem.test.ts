@@ -2,7 +2,7 @@
 // the upper, survive commit, read back intact from the new image; failed mounts leave
 // no daemon, fuse mount or loop device behind.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -155,7 +155,7 @@ test('failed mounts leave no daemon, fuse mount, loop device or state behind', a
   });
 });
 
-test('umount finishes whatever is left: after a partial teardown by hand, and with the daemon SIGKILLed', async () => {
+test('umount finishes whatever is left (after a partial teardown by hand, with the daemon SIGKILLed) and stops on a busy filesystem', async () => {
   if (!(await canMount())) return;
   await withFilesystemImage(async (dir, env, mnt) => {
     const upper = join(dir, 'upper');
@@ -169,6 +169,16 @@ test('umount finishes whatever is left: after a partial teardown by hand, and wi
 
     const rw = await mount(env, ['fs:v1', mnt, '--upper', upper]);
     await writeFile(join(mnt, 'x'), 'x');
+    // A busy filesystem stops the teardown before anything under it is touched.
+    const busy = await open(join(mnt, 'x'));
+    try {
+      const refused = await lazybd(['umount', mnt], env);
+      assert.is(refused.status, 1, refused.stderr);
+      assert.match(refused.stderr, /umount .* failed: .*busy.*\(E_UMOUNT_FAILED\)/);
+      assert.is(await busy.readFile('utf8'), 'x', 'still mounted and served');
+    } finally {
+      await busy.close();
+    }
     process.kill(rw.daemonPid, 'SIGKILL');
     await umount(env, mnt, dir);
   });

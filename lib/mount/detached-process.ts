@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
+import { MountError } from './errors.js';
 import { pollUntil } from './poll.js';
 
 export interface DetachedProcess {
@@ -20,7 +21,7 @@ export async function spawnDetached(cmd: string, args: string[], logFile: string
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
-      child.once('error', reject);
+      child.once('error', (e) => reject(new MountError('E_MOUNT_FAILED', `cannot start ${cmd}: ${e.message}`, { cause: e })));
     });
     child.unref();
     return { pid: child.pid!, exited };
