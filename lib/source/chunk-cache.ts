@@ -8,7 +8,10 @@ import { FileReadPool } from './file-read-pool.js';
 export interface ChunkCacheOptions {
   /** Size limit in bytes; least recently used chunks that no one pins are evicted beyond it. */
   maxBytes: number;
-  /** Descriptors kept open for repeated reads (0: open + read + close each time). Default 256. */
+  /**
+   * Descriptors kept open for repeated reads (0: open + read + close each time, ~3× the cost
+   * of a cached read). Default 512; raise it with the process's file limit (`ulimit -n`).
+   */
   maxOpenFiles?: number;
 }
 
@@ -42,6 +45,7 @@ interface Entry {
   verifying?: Promise<Buffer | undefined>;
 }
 
+const MISS = Promise.resolve(false);
 const HEX_NAME = /^[0-9a-f]{64}$/;
 /** Parallel stat/unlink/verify calls while scanning: enough to keep the disk busy. */
 const SCAN_PARALLEL = 32;
@@ -78,11 +82,11 @@ export class ChunkCache {
     private readonly maxBytes: number,
     maxOpenFiles: number,
   ) {
-    this.files = new FileReadPool(maxOpenFiles);
+    this.files = new FileReadPool(maxOpenFiles, (hex) => this.path(hex));
   }
 
   static async open(dir: string, options: ChunkCacheOptions): Promise<ChunkCache> {
-    const cache = new ChunkCache(dir, options.maxBytes, options.maxOpenFiles ?? 256);
+    const cache = new ChunkCache(dir, options.maxBytes, options.maxOpenFiles ?? 512);
     await rm(join(dir, 'tmp'), { recursive: true, force: true });
     await mkdir(join(dir, 'tmp'), { recursive: true });
     const found: { hex: string; size: number; mtime: number }[] = [];
@@ -124,25 +128,25 @@ export class ChunkCache {
    * or the file turned out torn or corrupt (it is then deleted). A verified chunk costs
    * one pread.
    */
-  async read(hex: string, offset: number, target: Buffer, at: number, length: number): Promise<boolean> {
+  read(hex: string, offset: number, target: Buffer, at: number, length: number): Promise<boolean> {
     const entry = this.entries.get(hex);
-    if (!entry) return false;
+    if (!entry) return MISS;
     this.entries.delete(hex);
     this.entries.set(hex, entry);
     if (!entry.verified) {
-      const chunk = await (entry.verifying ??= this.verify(hex, entry));
-      if (!chunk || offset + length > chunk.length) return false;
-      chunk.copy(target, at, offset, offset + length);
-      return true;
+      return (entry.verifying ??= this.verify(hex, entry)).then((chunk) => {
+        if (!chunk || offset + length > chunk.length) return false;
+        chunk.copy(target, at, offset, offset + length);
+        return true;
+      });
     }
-    try {
-      const n = await this.files.read(hex, this.path(hex), target, at, length, offset);
-      if (n === length) return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    if (this.entries.get(hex) === entry) this.drop(hex, entry);
-    return false;
+    return this.files.read(hex, target, at, length, offset).then(
+      (n) => n === length || this.lost(hex, entry),
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        return this.lost(hex, entry);
+      },
+    );
   }
 
   /** Stores a chunk the caller has verified against `hex`. Resolves once it is in place. */
@@ -209,6 +213,12 @@ export class ChunkCache {
     this.files.closeAll();
   }
 
+  /** A verified file that came up short or vanished (removed or truncated behind our back): a miss. */
+  private lost(hex: string, entry: Entry): false {
+    if (this.entries.get(hex) === entry) this.drop(hex, entry);
+    return false;
+  }
+
   private path(hex: string): string {
     return join(this.dir, 'chunks', hex.slice(0, 2), hex);
   }
@@ -236,7 +246,7 @@ export class ChunkCache {
     const chunk = Buffer.allocUnsafe(entry.size);
     let n = -1;
     try {
-      n = await this.files.read(hex, this.path(hex), chunk, 0, entry.size, 0);
+      n = await this.files.read(hex, chunk, 0, entry.size, 0);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
         entry.verifying = undefined;

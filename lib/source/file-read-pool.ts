@@ -9,34 +9,28 @@ interface OpenFile {
 }
 
 /**
- * Positional reads of many small files, keeping up to `capacity` descriptors open in LRU
- * order so that a repeated read costs one pread instead of open + pread + close (three
- * thread-pool round trips). Capacity 0 opens and closes for every read.
+ * Positional reads of many small files, keeping up to `capacity` descriptors open so that
+ * a repeated read costs one pread instead of open + pread + close (three thread-pool round
+ * trips). Capacity 0 opens and closes for every read. The oldest-opened descriptor goes
+ * first: reordering on every hit would cost more than the rare reopen it saves.
  * Uses the callback fs API: markedly cheaper per call than FileHandle's promises.
  */
 export class FileReadPool {
-  /** Map order is use order, oldest first. */
+  /** Map order is open order, oldest first. */
   private readonly files = new Map<string, OpenFile>();
   private readonly opening = new Map<string, { file: Promise<OpenFile>; stale: boolean }>();
 
-  constructor(private readonly capacity: number) {}
+  /** `pathOf` names the file of a key; it is only called when the file has to be opened. */
+  constructor(
+    private readonly capacity: number,
+    private readonly pathOf: (key: string) => string,
+  ) {}
 
   /** Bytes read (fewer than `length` only at end of file). Rejects with the fs error (ENOENT …). */
-  async read(key: string, path: string, into: Buffer, at: number, length: number, position: number): Promise<number> {
-    let file = this.files.get(key);
-    if (file) {
-      this.files.delete(key);
-      this.files.set(key, file);
-    } else {
-      file = await this.open(key, path);
-    }
-    file.users++;
-    try {
-      return await readAll(file.fd, into, at, length, position);
-    } finally {
-      file.users--;
-      if (file.retired && file.users === 0) close(file.fd, noop);
-    }
+  read(key: string, into: Buffer, at: number, length: number, position: number): Promise<number> {
+    const file = this.files.get(key);
+    if (file) return readFrom(file, into, at, length, position);
+    return this.open(key).then((opened) => readFrom(opened, into, at, length, position));
   }
 
   /** Drops the descriptor of `key` (the file is being deleted or replaced). */
@@ -57,12 +51,21 @@ export class FileReadPool {
     this.files.clear();
   }
 
-  private open(key: string, path: string): Promise<OpenFile> {
+  private open(key: string): Promise<OpenFile> {
     const pending = this.opening.get(key);
     if (pending) return pending.file;
     const state = { file: undefined as unknown as Promise<OpenFile>, stale: false };
     state.file = new Promise<OpenFile>((resolve, reject) => {
+      const path = this.pathOf(key);
       open(path, 'r', (err, fd) => {
+        // Out of descriptors (a low ulimit, many clients): give back ours and try once more.
+        if (err?.code === 'EMFILE' && this.files.size > 0) {
+          this.closeAll();
+          return open(path, 'r', (again, fd2) => opened(again, fd2));
+        }
+        opened(err, fd);
+      });
+      const opened = (err: NodeJS.ErrnoException | null, fd: number): void => {
         if (!state.stale) this.opening.delete(key);
         if (err) return reject(err);
         // Opened before a forget(): serve the read that asked for it, keep nothing.
@@ -73,7 +76,7 @@ export class FileReadPool {
           if (this.files.size > this.capacity) this.forget(this.files.keys().next().value!);
         }
         resolve(file);
-      });
+      };
     });
     this.opening.set(key, state);
     return state.file;
@@ -85,14 +88,16 @@ export class FileReadPool {
   }
 }
 
-function readAll(fd: number, into: Buffer, at: number, length: number, position: number): Promise<number> {
+/** Reads until `length` bytes or end of file; closes a retired descriptor after its last read. */
+function readFrom(file: OpenFile, into: Buffer, at: number, length: number, position: number): Promise<number> {
+  file.users++;
   return new Promise((resolve, reject) => {
     const step = (done: number): void => {
-      read(fd, into, at + done, length - done, position + done, (err, n) => {
-        if (err) return reject(err);
-        done += n;
-        if (n === 0 || done === length) return resolve(done);
-        step(done);
+      read(file.fd, into, at + done, length - done, position + done, (err, n) => {
+        if (!err && n > 0 && done + n < length) return step(done + n);
+        if (--file.users === 0 && file.retired) close(file.fd, noop);
+        if (err) reject(err);
+        else resolve(done + n);
       });
     };
     step(0);

@@ -25,6 +25,7 @@ export interface LazyLayerOptions {
   log?: SourceLogger;
 }
 
+const DONE = Promise.resolve();
 const stderrLog: SourceLogger = { warn: (m) => process.stderr.write(`source: warning: ${m}\n`) };
 
 /**
@@ -53,6 +54,8 @@ export class LazyLayer implements LayerData {
   /** Fetches by chunk digest, from the start until the cache holds the chunk. */
   private readonly inflight = new Map<string, InFlight>();
   private pinned: ChunkPin | undefined;
+  /** Chunk digests as cache keys, filled in as chunks are touched. */
+  private readonly hexes: (string | undefined)[];
 
   constructor(options: LazyLayerOptions) {
     this.blob = options.blob;
@@ -64,6 +67,7 @@ export class LazyLayer implements LayerData {
     this.onChunkRead = options.onChunkRead;
     this.log = options.log ?? stderrLog;
     this.local = new ChunkBitset(this.chunks.count);
+    this.hexes = new Array<string | undefined>(this.chunks.count);
     const hexes: string[] = [];
     for (let i = 0; i < this.chunks.count; i++) {
       const hex = this.hexOf(i);
@@ -93,11 +97,18 @@ export class LazyLayer implements LayerData {
     return this.local.has(chunk);
   }
 
-  async readInto(physical: number, target: Buffer, at: number, length: number): Promise<void> {
-    if (length <= 0) return;
-    const [first, last] = this.chunkRange(physical, length);
+  readInto(physical: number, target: Buffer, at: number, length: number): Promise<void> {
+    if (length <= 0) return DONE;
     const t = this.chunks;
+    if (physical < t.dataOffset || physical + length > t.dataOffset + t.dataLength) return Promise.reject(this.outside(physical, length));
+    const first = t.indexOf(physical);
+    const last = t.indexOf(physical + length - 1);
     if (first === last) return this.readPart(first, physical - t.offset(first), target, at, length);
+    return this.readParts(physical, target, at, length, first, last);
+  }
+
+  private async readParts(physical: number, target: Buffer, at: number, length: number, first: number, last: number): Promise<void> {
+    const t = this.chunks;
     this.startFetches(first, last, true);
     const parts: Promise<void>[] = [];
     for (let i = first; i <= last; i++) {
@@ -141,29 +152,32 @@ export class LazyLayer implements LayerData {
     this.stopListening();
   }
 
-  private async readPart(i: number, offset: number, target: Buffer, at: number, length: number): Promise<void> {
+  /** Copies part of chunk i into target: from the cache (hot path: no await before the pread), else fetched. */
+  private readPart(i: number, offset: number, target: Buffer, at: number, length: number): Promise<void> {
     this.onChunkRead?.(i);
     const hex = this.hexOf(i);
-    for (;;) {
-      if (this.cache.has(hex)) {
-        if (await this.cache.read(hex, offset, target, at, length)) {
-          chunkCacheHits.inc();
-          return;
-        }
-        this.markMissing(i);
+    if (!this.cache.has(hex)) return this.fetchPart(i, hex, offset, target, at, length);
+    return this.cache.read(hex, offset, target, at, length).then((hit) => {
+      if (hit) {
+        chunkCacheHits.inc();
+        return;
       }
-      let pending = this.inflight.get(hex);
-      if (!pending) {
-        this.startFetches(i, i, true);
-        pending = this.inflight.get(hex);
-        // Landed in the cache since the check above: read it from there.
-        if (!pending) continue;
-      }
-      chunkCacheMisses.inc();
-      const chunk = await pending.data;
-      chunk.copy(target, at, offset, offset + length);
-      return;
+      this.markMissing(i);
+      return this.fetchPart(i, hex, offset, target, at, length);
+    });
+  }
+
+  private async fetchPart(i: number, hex: string, offset: number, target: Buffer, at: number, length: number): Promise<void> {
+    let pending = this.inflight.get(hex);
+    if (!pending) {
+      this.startFetches(i, i, true);
+      pending = this.inflight.get(hex);
+      // Landed in the cache since it was checked: read it from there.
+      if (!pending) return this.readPart(i, offset, target, at, length);
     }
+    chunkCacheMisses.inc();
+    const chunk = await pending.data;
+    chunk.copy(target, at, offset, offset + length);
   }
 
   /** Starts fetches, in runs of adjacent chunks, for the chunks of [first, last] that are neither cached nor in flight. */
@@ -231,14 +245,17 @@ export class LazyLayer implements LayerData {
 
   private chunkRange(physical: number, length: number): [number, number] {
     const t = this.chunks;
-    if (physical < t.dataOffset || physical + length > t.dataOffset + t.dataLength) {
-      throw new RangeError(`[${physical}, ${physical + length}) is outside the data region of ${this.blob}`);
-    }
+    if (physical < t.dataOffset || physical + length > t.dataOffset + t.dataLength) throw this.outside(physical, length);
     return [t.indexOf(physical), t.indexOf(physical + length - 1)];
   }
 
+  private outside(physical: number, length: number): RangeError {
+    return new RangeError(`[${physical}, ${physical + length}) is outside the data region of ${this.blob}`);
+  }
+
+  /** Remembered once computed: a hex conversion costs more than the rest of a cached read's bookkeeping. */
   private hexOf(i: number): string {
-    return this.chunks.digest(i).toString('hex');
+    return (this.hexes[i] ??= this.chunks.digest(i).toString('hex'));
   }
 
   private markLocal(i: number): void {
