@@ -11,7 +11,7 @@ import { runTool } from './system-command.js';
 const READY_TIMEOUT_MS = 30_000;
 
 /** The file nbdfuse presents inside its mount directory. */
-export const fuseFile = (dir: string) => join(dir, 'nbd');
+const fuseFile = (dir: string) => join(dir, 'nbd');
 
 /**
  * Starts nbdfuse on `dir`. nbdfuse stays in the foreground, so it runs detached; it

@@ -24,7 +24,7 @@ export interface MountState {
 const STATE_FILE = 'state.json';
 
 /** Per-user runtime dir when there is one, /run for root, else the temp dir. */
-export function mountsDir(env: NodeJS.ProcessEnv = process.env): string {
+function mountsDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_RUNTIME_DIR || (process.getuid?.() === 0 ? '/run' : tmpdir());
   return join(base, 'lazybd', 'mounts');
 }

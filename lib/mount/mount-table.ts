@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
-export interface MountEntry {
+interface MountEntry {
   mountPoint: string;
   fsType: string;
   source: string;
@@ -12,7 +12,7 @@ function unescape(field: string): string {
 }
 
 /** The mounts of this mount namespace, in mount order (later entries sit on top). */
-export async function readMountTable(): Promise<MountEntry[]> {
+async function readMountTable(): Promise<MountEntry[]> {
   const text = await readFile('/proc/self/mountinfo', 'utf8');
   return text
     .split('\n')
