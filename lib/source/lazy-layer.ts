@@ -5,7 +5,8 @@ import { ChunkDigestIndex } from './chunk-digest-index.js';
 import type { ChunkCache, ChunkPin } from './chunk-cache.js';
 import { FetchActivity } from './fetch-activity.js';
 import type { LayerData } from './layer-data.js';
-import type { SourceChain, SourceLogger } from './source-chain.js';
+import type { SourceChain } from './source-chain.js';
+import { stderrSourceLogger, type SourceLogger } from './source-logger.js';
 
 export interface LazyLayerOptions {
   /** The layer blob's digest ("sha256:…"), as the sources know it. */
@@ -26,7 +27,6 @@ export interface LazyLayerOptions {
 }
 
 const DONE = Promise.resolve();
-const stderrLog: SourceLogger = { warn: (m) => process.stderr.write(`source: warning: ${m}\n`) };
 
 /**
  * A layer whose blob is remote, read through the chunk cache and the source chain. Reads
@@ -65,7 +65,7 @@ export class LazyLayer implements LayerData {
     this.maxRunChunks = Math.max(1, Math.floor((options.maxRunBytes ?? 1 << 20) / this.chunks.chunkSize));
     this.activity = options.activity ?? new FetchActivity();
     this.onChunkRead = options.onChunkRead;
-    this.log = options.log ?? stderrLog;
+    this.log = options.log ?? stderrSourceLogger;
     this.local = new ChunkBitset(this.chunks.count);
     this.hexes = new Array<string | undefined>(this.chunks.count);
     const hexes: string[] = [];

@@ -141,6 +141,21 @@ test('stop() ends it early; failures are retried with backoff', () =>
   }),
 );
 
+test('stop() does not wait for a busy client', () =>
+  withTempDir(async (dir) => {
+    const layer = await makeLayer(4096, 8);
+    const cache = await ChunkCache.open(dir, { maxBytes: 1 << 30 });
+    const activity = new FetchActivity();
+    activity.begin();
+    const p = new Prefetcher({ image: 'test/stop-busy', layers: [lazy(layer, cache, new MemorySource('registry', layer), activity)], rateBytesPerSec: FAST, log: quiet });
+    await new Promise((r) => setTimeout(r, 20));
+    await p.stop();
+    assert.is(await p.done, 'stopped');
+    activity.end();
+    await cache.close();
+  }),
+);
+
 test('rate 0 is off', () =>
   withTempDir(async (dir) => {
     const layer = await makeLayer(4096, 4);

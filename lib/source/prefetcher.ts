@@ -2,7 +2,7 @@ import { prefetchBytesDone, prefetchBytesTotal } from '../metrics/metrics.js';
 import { sleep } from './abortable-sleep.js';
 import type { FetchActivity } from './fetch-activity.js';
 import type { LazyLayer } from './lazy-layer.js';
-import type { SourceLogger } from './source-chain.js';
+import { stderrSourceLogger, type SourceLogger } from './source-logger.js';
 import { TokenBucket } from './token-bucket.js';
 import type { TraceEntry } from './trace.js';
 
@@ -37,7 +37,6 @@ interface Task {
   count: number;
 }
 
-const stderrLog: SourceLogger = { warn: (m) => process.stderr.write(`prefetch: warning: ${m}\n`) };
 
 /**
  * Completes an image's lazy layers in the background, at the lowest priority: before each
@@ -50,6 +49,7 @@ export class Prefetcher {
   private readonly layers: LazyLayer[];
   private readonly activities: FetchActivity[];
   private readonly stopper = new AbortController();
+  private readonly stopped = new Promise<void>((resolve) => this.stopper.signal.addEventListener('abort', () => resolve(), { once: true }));
   private readonly bucket: TokenBucket;
   private readonly maxRunBytes: number;
   private readonly retryDelayMs: number;
@@ -61,7 +61,7 @@ export class Prefetcher {
     this.maxRunBytes = options.maxRunBytes ?? 1 << 20;
     this.bucket = new TokenBucket(options.rateBytesPerSec, this.maxRunBytes);
     this.retryDelayMs = options.retryDelayMs ?? 1000;
-    this.log = options.log ?? stderrLog;
+    this.log = options.log ?? stderrSourceLogger;
     this.done = this.run();
   }
 
@@ -100,7 +100,7 @@ export class Prefetcher {
     for (let next = tasks.next(); !next.done && !signal.aborted; next = tasks.next()) {
       const task = next.value;
       for (let failures = 0; !signal.aborted; failures++) {
-        await Promise.all(this.activities.map((a) => a.idle()));
+        await Promise.race([Promise.all(this.activities.map((a) => a.idle())), this.stopped]);
         const bytes = missingBytes(task);
         if (bytes === 0 || signal.aborted) break;
         await this.bucket.take(bytes, signal);

@@ -4,6 +4,7 @@ import { chunkVerifyFailures, sourceBytes, sourceFetchSeconds } from '../metrics
 import type { BlobRangeSource } from './blob-range-source.js';
 import { ChunkUnavailableError, SourceResponseError } from './errors.js';
 import { sleep } from './abortable-sleep.js';
+import { stderrSourceLogger, type SourceLogger } from './source-logger.js';
 
 export interface SourceChainOptions {
   /** Tried in order (e.g. peer, supernode, registry). */
@@ -19,11 +20,6 @@ export interface SourceChainOptions {
   log?: SourceLogger;
 }
 
-export interface SourceLogger {
-  warn(message: string): void;
-}
-
-const stderrLog: SourceLogger = { warn: (m) => process.stderr.write(`source: warning: ${m}\n`) };
 
 /** Node/undici network failures worth another try when the error says nothing itself. */
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
@@ -52,7 +48,7 @@ export class SourceChain {
     this.ioTimeoutMs = options.ioTimeoutMs ?? 30_000;
     this.attemptsPerSource = options.attemptsPerSource ?? 3;
     this.backoffMs = options.backoffMs ?? 100;
-    this.log = options.log ?? stderrLog;
+    this.log = options.log ?? stderrSourceLogger;
   }
 
   /** Verified bytes of chunks [first, first+count) of `blob`, one buffer per chunk. */
