@@ -222,6 +222,23 @@ test('warm fetches without a target; reads afterwards need no request; trace hoo
   }),
 );
 
+test('a chunk repeated in a layer is fetched and cached once, and local at every index', () =>
+  withTempDir(async (dir) => {
+    const layer = await makeLayer(4096, 6, { repeat: [3, 5] });
+    const t = layer.chunks;
+    const cache = await ChunkCache.open(dir, { maxBytes: 1 << 30 });
+    const registry = new MemorySource('registry', layer);
+    const l = lazy(layer, cache, [registry]);
+    await l.warm(t.offset(0), 10);
+    assert.ok(l.isLocal(0) && l.isLocal(3) && l.isLocal(5) && !l.isLocal(1));
+    assert.is(l.bytesLocal, 3 * 4096);
+    assert.equal(await read(l, t.offset(3), 4096), layer.blob.subarray(t.offset(3), t.offset(4)));
+    assert.is(registry.requests.length, 1);
+    assert.equal(cache.size, { files: 1, bytes: 4096 });
+    await cache.close();
+  }),
+);
+
 test('reads outside the data region are refused', () =>
   withTempDir(async (dir) => {
     const layer = await makeLayer(4096, 2);

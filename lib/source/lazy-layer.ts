@@ -51,11 +51,13 @@ export class LazyLayer implements LayerData {
   private readonly local: ChunkBitset;
   private localBytes = 0;
   private readonly stopListening: () => void;
+  /** Finds every chunk of a digest: a layer may repeat a chunk (zeroes), and the cache holds it once. */
+  private readonly byDigest: ChunkDigestIndex;
   /** Fetches by chunk digest, from the start until the cache holds the chunk. */
   private readonly inflight = new Map<string, InFlight>();
   private pinned: ChunkPin | undefined;
-  /** Chunk digests as cache keys, filled in as chunks are touched. */
-  private readonly hexes: (string | undefined)[];
+  /** Chunk digests in hex, the cache's keys: converting on every read would cost more than the rest of a cached read's bookkeeping (~100 bytes a chunk). */
+  private readonly hexes: string[];
 
   constructor(options: LazyLayerOptions) {
     this.blob = options.blob;
@@ -67,17 +69,14 @@ export class LazyLayer implements LayerData {
     this.onChunkRead = options.onChunkRead;
     this.log = options.log ?? stderrSourceLogger;
     this.local = new ChunkBitset(this.chunks.count);
-    this.hexes = new Array<string | undefined>(this.chunks.count);
-    const hexes: string[] = [];
-    for (let i = 0; i < this.chunks.count; i++) {
-      const hex = this.hexOf(i);
+    this.hexes = Array.from({ length: this.chunks.count }, (_, i) => this.chunks.digest(i).toString('hex'));
+    this.hexes.forEach((hex, i) => {
       if (this.cache.has(hex)) this.markLocal(i);
-      if (options.pin) hexes.push(hex);
-    }
-    if (options.pin) this.pinned = this.cache.pin(hexes);
-    const byDigest = new ChunkDigestIndex(this.chunks);
+    });
+    if (options.pin) this.pinned = this.cache.pin(this.hexes);
+    this.byDigest = new ChunkDigestIndex(this.chunks);
     this.stopListening = this.cache.onRemove((hex) => {
-      for (const i of byDigest.find(hex)) this.markMissing(i);
+      for (const i of this.byDigest.find(hex)) this.markMissing(i);
     });
   }
 
@@ -223,12 +222,12 @@ export class LazyLayer implements LayerData {
             .put(hex, chunk)
             .then(
               () => {
-                if (this.cache.has(hex)) this.markLocal(first + j);
+                if (this.cache.has(hex)) for (const i of this.byDigest.find(hex)) this.markLocal(i);
               },
               (err: Error) => this.log.warn(`caching chunk ${first + j} of ${this.blob}: ${err.message}`),
             )
             .finally(() => {
-              this.inflight.delete(hex);
+              if (this.inflight.get(hex) === entries[j]) this.inflight.delete(hex);
               entries[j]!.resolveStored();
             });
         });
@@ -236,7 +235,7 @@ export class LazyLayer implements LayerData {
       (err: unknown) => {
         if (demand) this.activity.end();
         hexes.forEach((hex, j) => {
-          this.inflight.delete(hex);
+          if (this.inflight.get(hex) === entries[j]) this.inflight.delete(hex);
           entries[j]!.fail(err);
         });
       },
@@ -253,9 +252,8 @@ export class LazyLayer implements LayerData {
     return new RangeError(`[${physical}, ${physical + length}) is outside the data region of ${this.blob}`);
   }
 
-  /** Remembered once computed: a hex conversion costs more than the rest of a cached read's bookkeeping. */
   private hexOf(i: number): string {
-    return (this.hexes[i] ??= this.chunks.digest(i).toString('hex'));
+    return this.hexes[i]!;
   }
 
   private markLocal(i: number): void {
