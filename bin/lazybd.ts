@@ -13,6 +13,14 @@ const prog = sade('lazybd')
   .option('--json', 'Machine-readable output on stdout, no progress bars')
   .option('--debug', 'Print stack traces on errors');
 
+const registryOptions = (cmd: ReturnType<typeof prog.command>) =>
+  cmd
+    .option('--plain-http', 'Speak http to the registry (default https)')
+    .option('--username', 'Registry user; the password is read from stdin (--password-stdin)')
+    .option('--password-stdin', 'Read the registry password from stdin')
+    .option('--tls-verify', 'Verify the registry TLS certificate (--no-tls-verify to skip)', true)
+    .option('--ca-file', 'Extra CA certificate (PEM) for the registry');
+
 prog
   .command('create <raw-image> <name:tag>')
   .describe('Create a one-layer image from a raw disk image (zero blocks become holes)')
@@ -25,9 +33,9 @@ prog.command('verify <name:tag>').describe('Check every chunk of every layer aga
 prog.command('images').describe('List images in the local store').action(runCommand(imagesCommand));
 prog.command('rm <name:tag>').describe('Remove an image; blobs other images use stay').action(runCommand(rmCommand));
 
-prog
-  .command('serve <name:tag>')
-  .describe('Export images over NBD (unix socket by default); more images may follow the first')
+registryOptions(prog
+  .command('serve <image>')
+  .describe('Export images (name:tag or registry refs, pulled lazily) over NBD (unix socket by default); more images may follow the first'))
   .option('--upper', 'Directory of the writable upper file (created if absent)')
   .option('--read-only', 'Refuse writes')
   .option('--socket', 'Unix socket path (default $XDG_RUNTIME_DIR/lazybd/<export>.sock)')
@@ -35,20 +43,18 @@ prog
   .option('--export', 'Export name (default: the image ref)')
   .option('--tls-cert', 'PEM certificate: enables STARTTLS (nbds://)')
   .option('--tls-key', 'PEM private key for --tls-cert')
+  .option('--metrics', 'Serve Prometheus metrics at HOST:PORT/metrics')
+  .option('--prefetch-rate', 'Background completion of lazily pulled images, MB/s (0: off)', 16)
+  .option('--record-trace', 'Write the order of first chunk reads to FILE on exit')
+  .option('--cache-dir', 'Chunk cache directory (default <store>/chunk-cache)')
+  .option('--cache-size', 'Chunk cache limit, GiB', 10)
+  .option('--io-timeout', 'Seconds before a read no source can serve fails with EIO', 30)
   .action(runCommand(serveCommand));
 
 prog
   .command('commit <upper-dir> <new-name:tag>')
   .describe('Turn an upper into a new top layer over its base image')
   .action(runCommand(commitCommand));
-
-const registryOptions = (cmd: ReturnType<typeof prog.command>) =>
-  cmd
-    .option('--plain-http', 'Speak http to the registry (default https)')
-    .option('--username', 'Registry user; the password is read from stdin (--password-stdin)')
-    .option('--password-stdin', 'Read the registry password from stdin')
-    .option('--tls-verify', 'Verify the registry TLS certificate (--no-tls-verify to skip)', true)
-    .option('--ca-file', 'Extra CA certificate (PEM) for the registry');
 
 registryOptions(prog.command('push <name:tag> <registry-ref>').describe('Push a local image to an OCI registry (skips blobs it has)')).action(runCommand(pushCommand));
 

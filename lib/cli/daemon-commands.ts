@@ -1,13 +1,27 @@
-import { Daemon, type ServedImage } from '../daemon/daemon.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Daemon } from '../daemon/daemon.js';
+import { LazySources } from '../daemon/lazy-sources.js';
 import { UpperBindingError, readBinding } from '../daemon/upper-binding.js';
-import { lockUpper } from '../daemon/upper-lock.js';
+import { lockDir, lockUpper } from '../daemon/upper-lock.js';
+import { pullImage } from '../image/pull-image.js';
+import { formatReference, parseReference } from '../oci/reference.js';
+import { isRetryable } from '../registry/errors.js';
+import { ChunkCache } from '../source/chunk-cache.js';
+import type { OciStore } from '../store/oci-store.js';
+import { registryClient, type RegistryOptions } from './registry-commands.js';
 import { commitUpper } from '../image/commit-upper.js';
 import { LocalImage } from '../image/local-image.js';
 import { UsageError, localRef, openStore } from './image-commands.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
 
-export interface ServeOptions extends GlobalOptions {
+/** Modest by default: prefetch must never crowd out on-demand reads or a shared uplink. */
+const DEFAULT_PREFETCH_MBPS = 16;
+const DEFAULT_CACHE_GIB = 10;
+const DEFAULT_IO_TIMEOUT_S = 30;
+
+export interface ServeOptions extends RegistryOptions {
   _: string[];
   upper?: string;
   'read-only'?: boolean;
@@ -16,39 +30,103 @@ export interface ServeOptions extends GlobalOptions {
   export?: string;
   'tls-cert'?: string;
   'tls-key'?: string;
+  metrics?: string;
+  'prefetch-rate'?: number;
+  'record-trace'?: string;
+  'cache-dir'?: string;
+  'cache-size'?: number;
+  'io-timeout'?: number;
 }
 
-function parseListen(value: string): { host: string; port: number } {
+function parseHostPort(flag: string, value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value) ?? /^()()(\d+)$/.exec(value);
-  if (!m) throw new UsageError(`--listen takes HOST:PORT or PORT, not ${value}`);
+  if (!m) throw new UsageError(`${flag} takes HOST:PORT or PORT, not ${value}`);
   return { host: m[1] || m[2] || '127.0.0.1', port: Number(m[3]) };
+}
+
+/**
+ * Store refs for the images to serve: local names as they are; registry refs are pulled
+ * (metadata only) first, and when the registry cannot be reached an earlier pull is
+ * served from what the store and cache hold.
+ */
+async function resolveServeRefs(store: OciStore, inputs: string[], opts: ServeOptions): Promise<string[]> {
+  const refs: string[] = [];
+  for (const input of inputs) {
+    const parsed = parseReference(input);
+    if (parsed.kind === 'local') {
+      refs.push(formatReference(parsed));
+      continue;
+    }
+    const ref = formatReference(parsed);
+    const client = await registryClient(parsed, opts);
+    try {
+      await pullImage(store, client, parsed, ref, { plainHttp: opts['plain-http'] === true });
+    } catch (e) {
+      const known = (await store.list()).some((t) => t.ref === ref);
+      if (!known || !isRetryable(e)) throw e;
+      process.stderr.write(`lazybd: ${(e as Error).message}; serving ${ref} from the local store and cache\n`);
+    } finally {
+      await client.close();
+    }
+    refs.push(ref);
+  }
+  return refs;
 }
 
 /** `lazybd serve`: runs until SIGINT/SIGTERM, then flushes every upper and exits 0. */
 export async function serveCommand(first: string, opts: ServeOptions): Promise<void> {
-  const refs = [first, ...opts._].map(localRef);
-  if (refs.length > 1 && (opts.upper || opts.export)) throw new UsageError('--upper and --export apply to a single image; serve several images read-only, or run one daemon per writable image');
+  const inputs = [first, ...opts._];
+  if (inputs.length > 1 && (opts.upper || opts.export || opts['record-trace'])) {
+    throw new UsageError('--upper, --export and --record-trace apply to a single image; run one daemon per writable image');
+  }
   if (opts.socket && opts.listen) throw new UsageError('choose --socket or --listen, not both');
   if (Boolean(opts['tls-cert']) !== Boolean(opts['tls-key'])) throw new UsageError('--tls-cert and --tls-key go together');
-  const images: ServedImage[] = refs.map((ref) => ({ ref, exportName: opts.export, upperDir: opts.upper, readOnly: opts['read-only'] }));
-  const daemon = await Daemon.start({
-    store: await openStore(opts),
-    images,
-    listen: opts.listen ? parseListen(opts.listen) : { socket: opts.socket },
-    tls: opts['tls-cert'] ? { certFile: opts['tls-cert'], keyFile: opts['tls-key']! } : undefined,
+  const store = await openStore(opts);
+  const refs = await resolveServeRefs(store, inputs, opts);
+  const cacheDir = opts['cache-dir'] ?? join(store.dir, 'chunk-cache');
+  const unlockCache = await lockDir(cacheDir, 'E_CACHE_IN_USE', 'chunk cache');
+  const lazy = new LazySources({
+    cache: await ChunkCache.open(cacheDir, { maxBytes: Number(opts['cache-size'] ?? DEFAULT_CACHE_GIB) * 2 ** 30 }),
+    registry: { insecureSkipVerify: opts['tls-verify'] === false, ca: opts['ca-file'] ? await readFile(opts['ca-file']) : undefined },
+    plainHttp: opts['plain-http'] ? true : undefined,
+    ioTimeoutMs: Number(opts['io-timeout'] ?? DEFAULT_IO_TIMEOUT_S) * 1000,
   });
-  printResult(opts, { exports: daemon.uris, pid: process.pid }, () =>
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({
+      store,
+      images: refs.map((ref) => ({
+        ref,
+        exportName: opts.export,
+        upperDir: opts.upper,
+        readOnly: opts['read-only'],
+        prefetchRate: Number(opts['prefetch-rate'] ?? DEFAULT_PREFETCH_MBPS) * 1e6,
+        traceFile: opts['record-trace'],
+      })),
+      listen: opts.listen ? parseHostPort('--listen', opts.listen) : { socket: opts.socket },
+      tls: opts['tls-cert'] ? { certFile: opts['tls-cert'], keyFile: opts['tls-key']! } : undefined,
+      lazy,
+      metrics: opts.metrics ? parseHostPort('--metrics', opts.metrics) : undefined,
+    });
+  } catch (e) {
+    await lazy.close();
+    await unlockCache();
+    throw e;
+  }
+  printResult(opts, { exports: daemon.uris, pid: process.pid, metricsPort: daemon.metricsPort }, () =>
     [
       ...daemon.uris.map((u) => `serving ${u.export} at ${u.uri}`),
+      ...(daemon.metricsPort ? [`metrics at http://${parseHostPort('--metrics', opts.metrics!).host}:${daemon.metricsPort}/metrics`] : []),
       `attach with: nbdinfo '${daemon.uris[0]!.uri}'  |  qemu-img info '${daemon.uris[0]!.uri}'  |  lazybd mount ${refs[0]} <dir>`,
     ].join('\n'),
   );
   await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
   });
   await daemon.stop();
+  await lazy.close();
+  await unlockCache();
 }
 
 export async function commitCommand(upperDir: string, input: string, opts: GlobalOptions): Promise<void> {

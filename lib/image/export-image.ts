@@ -18,7 +18,7 @@ export async function exportRaw(image: LocalImage, outPath: string, onProgress?:
       for (const piece of image.index.resolve(offset, length)) {
         if (piece.kind !== 'data') continue;
         const layer = image.layers[piece.layer]!;
-        await layer.file.readInto(piece.physicalOffset, buf, 0, piece.length);
+        await layer.data.readInto(piece.physicalOffset, buf, 0, piece.length);
         let done = 0;
         while (done < piece.length) done += (await out.write(buf, done, piece.length - done, piece.offset + done)).bytesWritten;
       }

@@ -1,18 +1,37 @@
+import { LazybdError } from '../errors.js';
 import { LayerReader } from '../format/layer-reader.js';
+import { MEDIA_TYPE_LAYER } from '../format/layer-spec.js';
 import { MergedIndex } from '../format/merged-index.js';
+import { MetaRandomAccess } from '../format/meta-random-access.js';
 import type { Descriptor, ImageManifest } from '../oci/manifest.js';
-import type { FileRandomAccess } from '../store/file-random-access.js';
+import type { LayerData } from '../source/layer-data.js';
 import type { OciStore } from '../store/oci-store.js';
 import { parseImageConfig, type ImageConfig } from './image-config.js';
 import { metaLocationOf } from './layer-descriptor.js';
+import { originOf, type ImageOrigin } from './origin.js';
 
 export interface OpenLayer {
   descriptor: Descriptor;
   reader: LayerReader;
-  file: FileRandomAccess;
+  data: LayerData;
+  /** The whole blob is in the store (not only its metadata). */
+  local: boolean;
 }
 
-/** An image of the local store, its layers opened (metadata only) and their indexes merged. */
+/** Makes the data of a layer whose blob is not local (lazily pulled): cache + remote sources. */
+export type RemoteLayerFactory = (descriptor: Descriptor, reader: LayerReader, index: number, origin: ImageOrigin | undefined) => LayerData;
+
+export class LayerNotLocalError extends LazybdError {
+  constructor(ref: string, digest: string) {
+    super('E_LAYER_NOT_LOCAL', `${ref}: layer ${digest} was pulled lazily and its data is not local; serve the image (data comes on demand) or pull --full`, { exitStatus: 2 });
+  }
+}
+
+/**
+ * An image of the local store with its layers opened (metadata only) and their indexes
+ * merged. A layer's data is its blob file when the store has it, otherwise whatever the
+ * remote factory makes of it (lazily fetched chunks).
+ */
 export class LocalImage {
   private constructor(
     readonly ref: string,
@@ -21,35 +40,51 @@ export class LocalImage {
     readonly config: ImageConfig,
     readonly layers: OpenLayer[],
     readonly index: MergedIndex,
+    private readonly closers: (() => Promise<void>)[],
   ) {}
 
-  static async open(store: OciStore, ref: string): Promise<LocalImage> {
+  static async open(store: OciStore, ref: string, options: { remoteLayer?: RemoteLayerFactory } = {}): Promise<LocalImage> {
     const { descriptor, manifest } = await store.resolve(ref);
+    const origin = originOf(descriptor.annotations);
     const config = parseImageConfig(await store.readBlob(manifest.config.digest));
-    const files: FileRandomAccess[] = [];
+    const closers: (() => Promise<void>)[] = [];
     const layers: OpenLayer[] = [];
     try {
-      for (const d of manifest.layers) {
-        const file = await store.openBlob(d.digest);
-        files.push(file);
-        layers.push({ descriptor: d, file, reader: await LayerReader.open(file, metaLocationOf(d)) });
+      for (const d of manifest.layers.filter((l) => l.mediaType === MEDIA_TYPE_LAYER)) {
+        if (await store.hasBlob(d.digest)) {
+          const file = await store.openBlob(d.digest);
+          closers.push(() => file.close());
+          layers.push({ descriptor: d, reader: await LayerReader.open(file, metaLocationOf(d)), data: file, local: true });
+          continue;
+        }
+        const meta = await store.readLayerMeta(d.digest);
+        if (!meta) throw new LayerNotLocalError(ref, d.digest);
+        const location = { offset: d.size - meta.length, length: meta.length };
+        const reader = await LayerReader.open(new MetaRandomAccess(d.size, location, meta), location);
+        if (!options.remoteLayer) throw new LayerNotLocalError(ref, d.digest);
+        layers.push({ descriptor: d, reader, data: options.remoteLayer(d, reader, layers.length, origin), local: false });
       }
     } catch (e) {
-      await Promise.all(files.map((f) => f.close()));
+      await Promise.allSettled(closers.map((c) => c()));
       throw e;
     }
     const index = MergedIndex.build(
       layers.map((l) => l.reader.extents),
       config.virtualSize,
     );
-    return new LocalImage(ref, descriptor, manifest, config, layers, index);
+    return new LocalImage(ref, descriptor, manifest, config, layers, index, closers);
   }
 
   get virtualSize(): number {
     return this.config.virtualSize;
   }
 
+  /** Where a lazily pulled image's missing data comes from. */
+  get origin(): ImageOrigin | undefined {
+    return originOf(this.manifestDescriptor.annotations);
+  }
+
   async close(): Promise<void> {
-    await Promise.all(this.layers.map((l) => l.file.close()));
+    await Promise.allSettled(this.closers.map((c) => c()));
   }
 }

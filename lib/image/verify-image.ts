@@ -1,6 +1,6 @@
 import { ChunkDigestError } from '../format/errors.js';
 import { LazybdError } from '../errors.js';
-import type { LocalImage } from './local-image.js';
+import { LayerNotLocalError, type LocalImage } from './local-image.js';
 import type { Progress } from './raw-scanner.js';
 
 export class ImageVerifyError extends LazybdError {
@@ -20,6 +20,7 @@ export async function verifyImage(image: LocalImage, onProgress?: Progress): Pro
   let bytes = 0;
   let chunks = 0;
   for (const [i, layer] of image.layers.entries()) {
+    if (!layer.local) throw new LayerNotLocalError(image.ref, layer.descriptor.digest);
     await layer.reader.checkHeader();
     for (let c = 0; c < layer.reader.chunks.count; c++) {
       try {

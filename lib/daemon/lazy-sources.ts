@@ -1,0 +1,63 @@
+import type { Descriptor } from '../oci/manifest.js';
+import type { LayerReader } from '../format/layer-reader.js';
+import type { ImageOrigin } from '../image/origin.js';
+import type { RemoteLayerFactory } from '../image/local-image.js';
+import { parseReference } from '../oci/reference.js';
+import { RegistryClient, type RegistryClientOptions } from '../registry/registry-client.js';
+import { RegistryRangeSource } from '../registry/registry-range-source.js';
+import type { ChunkCache } from '../source/chunk-cache.js';
+import { LazyLayer } from '../source/lazy-layer.js';
+import { SourceChain } from '../source/source-chain.js';
+import { LazybdError } from '../errors.js';
+
+export interface LazySourcesOptions {
+  cache: ChunkCache;
+  /** Registry settings beyond host and scheme (credentials, CA, timeouts). */
+  registry: Omit<RegistryClientOptions, 'registry' | 'plainHttp'>;
+  /** Force http for every registry (else what the pull recorded). */
+  plainHttp?: boolean;
+  /** No source delivered within this → EIO for the read, naming chunk and sources. */
+  ioTimeoutMs: number;
+}
+
+/**
+ * What a daemon needs to read lazily pulled layers: one chunk cache, one registry
+ * client per registry host (connection pool and tokens shared by its images), and a
+ * source chain per origin repository.
+ */
+export class LazySources {
+  private readonly clients = new Map<string, RegistryClient>();
+
+  constructor(readonly options: LazySourcesOptions) {}
+
+  /** Makes lazily pulled layers read through the cache and their origin registry; `onChunkRead` feeds trace recording. */
+  layerFactory(onChunkRead?: (layer: number, chunk: number) => void): RemoteLayerFactory {
+    return (d: Descriptor, reader: LayerReader, index: number, origin: ImageOrigin | undefined): LazyLayer => {
+      if (!origin) throw new LazybdError('E_LAYER_NOT_LOCAL', `layer ${d.digest} is not local and the image records no origin registry`, { exitStatus: 2 });
+      return new LazyLayer({
+        blob: d.digest,
+        chunks: reader.chunks,
+        cache: this.options.cache,
+        chain: this.chainFor(origin),
+        pin: true,
+        onChunkRead: onChunkRead && ((chunk) => onChunkRead(index, chunk)),
+      });
+    };
+  }
+
+  private chainFor(origin: ImageOrigin): SourceChain {
+    const ref = parseReference(origin.ref);
+    if (ref.kind !== 'remote') throw new LazybdError('E_ORIGIN_INVALID', `recorded origin ${origin.ref} is not a registry reference`);
+    let client = this.clients.get(ref.registry);
+    if (!client) {
+      client = new RegistryClient({ ...this.options.registry, registry: ref.registry, plainHttp: this.options.plainHttp ?? origin.plainHttp });
+      this.clients.set(ref.registry, client);
+    }
+    return new SourceChain({ sources: [new RegistryRangeSource(client, ref.repository)], ioTimeoutMs: this.options.ioTimeoutMs });
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.clients.values()].map((c) => c.close()));
+    await this.options.cache.close();
+  }
+}
