@@ -302,4 +302,22 @@ test('a client that stops reading replies stalls its own connection at the memor
   }
 });
 
+test('close() drops live connections and refuses new ones, leaving devices open', async () => {
+  const s = await serve([{ name: 'x', size: MiB, content }]);
+  try {
+    const live = await enter(s.socket, 'x');
+    const negotiating = await hello(s.socket);
+    await s.server.close();
+    assert.ok(await live.closedWithin(2000), 'serving connection dropped');
+    assert.ok(await negotiating.closedWithin(2000), 'negotiating connection dropped');
+    assert.is(s.server.connectionCount, 0);
+    const refused = await RawClient.open(s.socket).then(() => false, () => true);
+    assert.ok(refused, 'no longer listening');
+    const data = await s.devices.get('x')!.read(0, 64);
+    assert.ok(data.equals(content.subarray(0, 64)), 'device still usable');
+  } finally {
+    await s.stop();
+  }
+});
+
 test.run();
