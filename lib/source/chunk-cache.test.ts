@@ -162,6 +162,22 @@ test('when pins hold more than maxBytes the cache grows rather than refuse; rele
   }),
 );
 
+test('chunks whose pin is released rejoin the LRU order by their last use', () =>
+  withTempDir(async (dir) => {
+    const cache = await ChunkCache.open(dir, { maxBytes: 1 << 20 });
+    const [a, b, c, d] = Array.from({ length: 4 }, () => chunk());
+    const pin = cache.pin([a!.hex, c!.hex]);
+    for (const x of [a, b, c, d]) await cache.put(x!.hex, x!.data);
+    await readAll(cache, a!.hex, 4096); // use order now: b, c, d, a
+    pin.release();
+    const removed: string[] = [];
+    cache.onRemove((hex) => removed.push(hex));
+    await cache.gc({ maxBytes: 4096 });
+    assert.equal(removed, [b!.hex, c!.hex, d!.hex]);
+    await cache.close();
+  }),
+);
+
 test('reopen restores LRU order from mtimes', () =>
   withTempDir(async (dir) => {
     const a = await ChunkCache.open(dir, { maxBytes: 1 << 20 });

@@ -39,6 +39,7 @@ export interface ChunkPin {
 
 interface Entry {
   size: number;
+  used: number;
   /** The file hashed to its name in this process; until then it may be torn. */
   verified: boolean;
   /** A verification in progress; concurrent first reads share it. Resolves to the chunk or undefined (dropped). */
@@ -58,24 +59,28 @@ const SCAN_PARALLEL = 32;
  * chunk file in a process hashes it (a verified set is kept in memory); a file that does not
  * match its name is deleted and reported as a miss, and the caller fetches it again.
  *
- * LRU: use order is kept in memory (a Map, oldest first) and rebuilt from file mtimes on
- * open; a chunk's mtime is refreshed when it is first verified in a process. Pinned chunks
- * are never evicted; if pins hold more than `maxBytes`, the cache grows past it rather
- * than fail a read.
+ * LRU: use order of the unpinned chunks is kept in memory (a Map, oldest first; eviction
+ * is O(1) a chunk) and rebuilt from file mtimes on open; a chunk's mtime is refreshed when
+ * it is first verified in a process. Pinned chunks are never evicted; if pins hold more than
+ * `maxBytes`, the cache grows past it rather than fail a read.
  *
  * One process owns a cache directory (opening clears `tmp/`). A file removed behind the
  * cache's back (another process's gc) reads as a miss.
  */
 export class ChunkCache {
+  /** Every chunk present. */
   private readonly entries = new Map<string, Entry>();
+  /** The present chunks no one pins, least recently used first: eviction takes from the front. */
+  private lru = new Map<string, Entry>();
+  /** Counts uses: `Entry.used` orders chunks coming back into `lru` when a pin is released. */
+  private clock = 0;
+  /** Pin counts by digest, for chunks present or still to come. */
   private readonly pins = new Map<string, number>();
   private readonly writing = new Map<string, Promise<void>>();
   private readonly unlinking = new Map<string, Promise<void>>();
   private readonly files: FileReadPool;
   private readonly removeListeners = new Set<(hex: string) => void>();
   private bytes = 0;
-  /** Set when an eviction pass found everything pinned; cleared when pins or contents change. */
-  private allPinned = false;
 
   private constructor(
     readonly dir: string,
@@ -100,10 +105,7 @@ export class ChunkCache {
       }
     });
     found.sort((a, b) => a.mtime - b.mtime);
-    for (const f of found) {
-      cache.entries.set(f.hex, { size: f.size, verified: false });
-      cache.bytes += f.size;
-    }
+    for (const f of found) cache.add(f.hex, { size: f.size, used: ++cache.clock, verified: false });
     chunkCacheBytes.set(cache.bytes);
     return cache;
   }
@@ -131,8 +133,8 @@ export class ChunkCache {
   read(hex: string, offset: number, target: Buffer, at: number, length: number): Promise<boolean> {
     const entry = this.entries.get(hex);
     if (!entry) return MISS;
-    this.entries.delete(hex);
-    this.entries.set(hex, entry);
+    entry.used = ++this.clock;
+    if (this.lru.delete(hex)) this.lru.set(hex, entry);
     if (!entry.verified) {
       return (entry.verifying ??= this.verify(hex, entry)).then((chunk) => {
         if (!chunk || offset + length > chunk.length) return false;
@@ -163,18 +165,28 @@ export class ChunkCache {
   /** Keeps these chunks (present now or stored later) from eviction until released. */
   pin(hexes: Iterable<string>): ChunkPin {
     const held = [...hexes];
-    for (const hex of held) this.pins.set(hex, (this.pins.get(hex) ?? 0) + 1);
+    for (const hex of held) {
+      const n = this.pins.get(hex) ?? 0;
+      this.pins.set(hex, n + 1);
+      if (n === 0) this.lru.delete(hex);
+    }
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
+        const back: [string, Entry][] = [];
         for (const hex of held) {
           const n = this.pins.get(hex)! - 1;
-          if (n === 0) this.pins.delete(hex);
-          else this.pins.set(hex, n);
+          if (n > 0) {
+            this.pins.set(hex, n);
+            continue;
+          }
+          this.pins.delete(hex);
+          const entry = this.entries.get(hex);
+          if (entry) back.push([hex, entry]);
         }
-        this.allPinned = false;
+        this.returnToLru(back);
         this.evict(this.maxBytes);
       },
     };
@@ -197,7 +209,6 @@ export class ChunkCache {
         if (!(await (entry.verifying ??= this.verify(hex, entry)))) report.corruptFiles++;
       });
     }
-    this.allPinned = false;
     this.evict(options.maxBytes ?? this.maxBytes);
     await Promise.all(this.unlinking.values());
     report.removedFiles = before.files - this.entries.size;
@@ -234,9 +245,7 @@ export class ChunkCache {
       throw err;
     }
     if (this.entries.has(hex)) return;
-    this.entries.set(hex, { size: data.length, verified: true });
-    this.bytes += data.length;
-    this.allPinned = false;
+    this.add(hex, { size: data.length, used: ++this.clock, verified: true });
     this.evict(this.maxBytes);
     chunkCacheBytes.set(this.bytes);
   }
@@ -265,20 +274,38 @@ export class ChunkCache {
     return undefined;
   }
 
-  /** Evicts least recently used, unpinned chunks until at most `limit` bytes remain. */
+  /** Merges chunks whose pin was released into `lru` by when they were last used. */
+  private returnToLru(back: [string, Entry][]): void {
+    if (back.length === 0) return;
+    back.sort((a, b) => a[1].used - b[1].used);
+    const merged = new Map<string, Entry>();
+    let k = 0;
+    for (const [hex, entry] of this.lru) {
+      for (; k < back.length && back[k]![1].used < entry.used; k++) merged.set(back[k]![0], back[k]![1]);
+      merged.set(hex, entry);
+    }
+    for (; k < back.length; k++) merged.set(back[k]![0], back[k]![1]);
+    this.lru = merged;
+  }
+
+  private add(hex: string, entry: Entry): void {
+    this.entries.set(hex, entry);
+    if (!this.pins.has(hex)) this.lru.set(hex, entry);
+    this.bytes += entry.size;
+  }
+
+  /** Evicts least recently used, unpinned chunks until at most `limit` bytes remain (or only pinned ones do). */
   private evict(limit: number): void {
-    if (this.bytes <= limit || this.allPinned) return;
-    for (const [hex, entry] of this.entries) {
-      if (this.pins.has(hex) || entry.verifying) continue;
+    while (this.bytes > limit && this.lru.size > 0) {
+      const [hex, entry] = this.lru.entries().next().value!;
       this.drop(hex, entry);
       chunkCacheEvictions.inc();
-      if (this.bytes <= limit) return;
     }
-    this.allPinned = true;
   }
 
   private drop(hex: string, entry: Entry): void {
     this.entries.delete(hex);
+    this.lru.delete(hex);
     this.bytes -= entry.size;
     chunkCacheBytes.set(this.bytes);
     this.files.forget(hex);
