@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { utimes } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MAX_CHUNK_SIZE } from '../format/layer-spec.js';
 import { chunkCacheBytes, chunkCacheEvictions, chunkVerifyFailures } from '../metrics/metrics.js';
 import { FileReadPool } from './file-read-pool.js';
 
@@ -252,10 +253,11 @@ export class ChunkCache {
 
   /** Hashes the whole file; a mismatch (torn write, bit rot) deletes it. */
   private async verify(hex: string, entry: Entry): Promise<Buffer | undefined> {
-    const chunk = Buffer.allocUnsafe(entry.size);
+    // No chunk is larger: a bigger file is not one of ours, and not worth reading.
+    const chunk = Buffer.allocUnsafe(Math.min(entry.size, MAX_CHUNK_SIZE + 1));
     let n = -1;
     try {
-      n = await this.files.read(hex, chunk, 0, entry.size, 0);
+      n = await this.files.read(hex, chunk, 0, chunk.length, 0);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
         entry.verifying = undefined;
