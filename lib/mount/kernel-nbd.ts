@@ -1,11 +1,17 @@
+import { constants } from 'node:fs';
 import { access, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { MountError } from './errors.js';
 import { runTool } from './system-command.js';
 
 // With the kernel nbd module, nbd-client connects a /dev/nbdN straight to the daemon.
 
+/** The kernel path needs both the module's devices and nbd-client; otherwise mount falls back to nbdfuse. */
 export async function hasKernelNbd(): Promise<boolean> {
-  return access('/dev/nbd0').then(() => true, () => false);
+  const exists = (path: string, mode?: number) => access(path, mode).then(() => true, () => false);
+  if (!(await exists('/dev/nbd0'))) return false;
+  for (const dir of (process.env.PATH ?? '').split(':').filter(Boolean)) if (await exists(join(dir, 'nbd-client'), constants.X_OK)) return true;
+  return false;
 }
 
 /** A /dev/nbdN no client is connected to (the kernel shows a connected one's pid in sysfs). */
