@@ -5,6 +5,7 @@ import { commitCommand, serveCommand } from '../lib/cli/daemon-commands.js';
 import { mountCommand, umountCommand } from '../lib/cli/mount-commands.js';
 import { pullCommand, pushCommand } from '../lib/cli/registry-commands.js';
 import { runCommand } from '../lib/cli/run-command.js';
+import { cacheGcCommand, statusCommand, traceAttachCommand } from '../lib/cli/status-commands.js';
 
 const prog = sade('lazybd')
   .version('0.1.0')
@@ -71,5 +72,14 @@ prog
   .action(runCommand(mountCommand));
 
 prog.command('umount <mountpoint>').describe('Unmount and stop what lazybd mount started').action(runCommand(umountCommand));
+
+prog.command('status').describe('Running daemons: exports, bytes local vs total, sources, prefetch').action(runCommand(statusCommand));
+prog.command('trace attach <name:tag> <trace-file>').describe('Store a recorded start-up trace with an image (serve prefetches it first)').action(runCommand(traceAttachCommand));
+prog
+  .command('cache gc')
+  .describe('Remove cached chunks no stored image uses and corrupt ones; trim to --max-size')
+  .option('--cache-dir', 'Chunk cache directory (default <store>/chunk-cache)')
+  .option('--max-size', 'Trim the cache to this many GiB')
+  .action(runCommand(cacheGcCommand));
 
 prog.parse(process.argv);

@@ -224,7 +224,7 @@ test('an upper is used by one daemon at a time, and only over the image it was m
     try {
       const second = await serveFails(env, ['a:v1', '--upper', upper, '--socket', join(dir, 'two.sock')]);
       assert.is(second.status, 2, second.output);
-      assert.match(second.output, /E_UPPER_IN_USE/);
+      assert.match(second.output, /E_UPPER_LOCKED/);
     } finally {
       await s.proc.stop();
     }

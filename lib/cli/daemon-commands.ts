@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Daemon } from '../daemon/daemon.js';
 import { LazySources } from '../daemon/lazy-sources.js';
 import { UpperBindingError, readBinding } from '../daemon/upper-binding.js';
-import { lockDir, lockUpper } from '../daemon/upper-lock.js';
+import { lockDir } from '../daemon/dir-lock.js';
 import { pullImage } from '../image/pull-image.js';
 import { formatReference, parseReference } from '../oci/reference.js';
 import { isRetryable } from '../registry/errors.js';
@@ -11,7 +11,7 @@ import { ChunkCache } from '../source/chunk-cache.js';
 import type { OciStore } from '../store/oci-store.js';
 import { registryClient, type RegistryOptions } from './registry-commands.js';
 import { commitUpper } from '../image/commit-upper.js';
-import { LocalImage } from '../image/local-image.js';
+import { LocalImage, isImageLocal } from '../image/local-image.js';
 import { UsageError, localRef, openStore } from './image-commands.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
@@ -83,14 +83,19 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
   if (Boolean(opts['tls-cert']) !== Boolean(opts['tls-key'])) throw new UsageError('--tls-cert and --tls-key go together');
   const store = await openStore(opts);
   const refs = await resolveServeRefs(store, inputs, opts);
-  const cacheDir = opts['cache-dir'] ?? join(store.dir, 'chunk-cache');
-  const unlockCache = await lockDir(cacheDir, 'E_CACHE_IN_USE', 'chunk cache');
-  const lazy = new LazySources({
-    cache: await ChunkCache.open(cacheDir, { maxBytes: Number(opts['cache-size'] ?? DEFAULT_CACHE_GIB) * 2 ** 30 }),
-    registry: { insecureSkipVerify: opts['tls-verify'] === false, ca: opts['ca-file'] ? await readFile(opts['ca-file']) : undefined },
-    plainHttp: opts['plain-http'] ? true : undefined,
-    ioTimeoutMs: Number(opts['io-timeout'] ?? DEFAULT_IO_TIMEOUT_S) * 1000,
-  });
+  // Images whose blobs are all local need no cache: their daemons do not contend for it.
+  let lazy: LazySources | undefined;
+  let unlockCache = async () => undefined as void;
+  if (!(await Promise.all(refs.map((r) => isImageLocal(store, r)))).every(Boolean)) {
+    const cacheDir = opts['cache-dir'] ?? join(store.dir, 'chunk-cache');
+    unlockCache = await lockDir(cacheDir, 'E_CACHE_IN_USE', 'chunk cache');
+    lazy = new LazySources({
+      cache: await ChunkCache.open(cacheDir, { maxBytes: Number(opts['cache-size'] ?? DEFAULT_CACHE_GIB) * 2 ** 30 }),
+      registry: { insecureSkipVerify: opts['tls-verify'] === false, ca: opts['ca-file'] ? await readFile(opts['ca-file']) : undefined },
+      plainHttp: opts['plain-http'] ? true : undefined,
+      ioTimeoutMs: Number(opts['io-timeout'] ?? DEFAULT_IO_TIMEOUT_S) * 1000,
+    });
+  }
   let daemon: Daemon;
   try {
     daemon = await Daemon.start({
@@ -109,7 +114,7 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
       metrics: opts.metrics ? parseHostPort('--metrics', opts.metrics) : undefined,
     });
   } catch (e) {
-    await lazy.close();
+    await lazy?.close();
     await unlockCache();
     throw e;
   }
@@ -125,7 +130,7 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
     process.once('SIGTERM', resolve);
   });
   await daemon.stop();
-  await lazy.close();
+  await lazy?.close();
   await unlockCache();
 }
 
@@ -134,8 +139,7 @@ export async function commitCommand(upperDir: string, input: string, opts: Globa
   const binding = await readBinding(upperDir);
   if (!binding) throw new UpperBindingError('E_UPPER_UNBOUND', `${upperDir} is not a lazybd upper (no base.json)`);
   const store = await openStore(opts);
-  const unlock = await lockUpper(upperDir);
-  try {
+  {
     const base = await LocalImage.open(store, binding.ref);
     try {
       if (base.manifestDescriptor.digest !== binding.manifestDigest) {
@@ -150,7 +154,5 @@ export async function commitCommand(upperDir: string, input: string, opts: Globa
     } finally {
       await base.close();
     }
-  } finally {
-    await unlock();
   }
 }

@@ -10,7 +10,6 @@ import type { OciStore } from '../store/oci-store.js';
 import type { LazySources } from './lazy-sources.js';
 import type { ExportStatus } from './status-file.js';
 import { bindUpper } from './upper-binding.js';
-import { lockUpper } from './upper-lock.js';
 
 export interface ImageExportOptions {
   /** Directory of the writable upper; without one the export is read-only. */
@@ -33,7 +32,6 @@ export class ImageExport {
     readonly image: LocalImage,
     readonly device: LayeredDevice,
     private readonly upper: Upper | undefined,
-    private readonly unlock: (() => Promise<void>) | undefined,
     private readonly prefetcher: Prefetcher | undefined,
     private readonly recorder: TraceRecorder | undefined,
     private readonly prefetchRate: number,
@@ -45,12 +43,10 @@ export class ImageExport {
     const onChunkRead = options.recordTrace ? (layer: number, chunk: number) => hooks[layer]?.(chunk) : undefined;
     const image = await LocalImage.open(store, ref, { remoteLayer: options.lazy?.layerFactory(onChunkRead) });
     let upper: Upper | undefined;
-    let unlock: (() => Promise<void>) | undefined;
     try {
       const recorder = options.recordTrace ? new TraceRecorder(image.layers.map((l) => l.descriptor.digest), image.layers.map((l) => l.reader.chunks.count)) : undefined;
       if (recorder) image.layers.forEach((_, i) => (hooks[i] = recorder.hook(i)));
       if (options.upperDir) {
-        unlock = await lockUpper(options.upperDir);
         await bindUpper(options.upperDir, { ref, manifestDigest: image.manifestDescriptor.digest, virtualSize: image.virtualSize });
         upper = await Upper.open(options.upperDir, { virtualSize: image.virtualSize });
       }
@@ -63,7 +59,7 @@ export class ImageExport {
         prefetcher = new Prefetcher({ image: ref, layers: lazyLayers, rateBytesPerSec: options.prefetchRate, trace: (await storedTrace(store, image))?.entries });
         state = 'running';
       }
-      const exp = new ImageExport(image, device, upper, unlock, prefetcher, recorder, prefetcher ? options.prefetchRate! : 0, state);
+      const exp = new ImageExport(image, device, upper, prefetcher, recorder, prefetcher ? options.prefetchRate! : 0, state);
       prefetcher?.done.then(
         (outcome) => (exp.prefetchState = outcome === 'complete' ? 'done' : outcome === 'stopped' ? 'off' : 'failed'),
         () => (exp.prefetchState = 'failed'),
@@ -71,7 +67,6 @@ export class ImageExport {
       return exp;
     } catch (e) {
       await upper?.close();
-      await unlock?.();
       await image.close();
       throw e;
     }
@@ -103,7 +98,6 @@ export class ImageExport {
   async close(): Promise<void> {
     await this.prefetcher?.stop();
     await this.upper?.close();
-    await this.unlock?.();
     for (const l of this.image.layers) if (l.data instanceof LazyLayer) l.data.close();
     await this.image.close();
   }

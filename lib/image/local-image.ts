@@ -27,6 +27,13 @@ export class LayerNotLocalError extends LazybdError {
   }
 }
 
+/** Data of a lazy layer opened without remote sources: its metadata serves, its bytes do not. */
+function missingData(ref: string, digest: string): LayerData {
+  return {
+    readInto: () => Promise.reject(new LayerNotLocalError(ref, digest)),
+  };
+}
+
 /**
  * An image of the local store with its layers opened (metadata only) and their indexes
  * merged. A layer's data is its blob file when the store has it, otherwise whatever the
@@ -61,8 +68,8 @@ export class LocalImage {
         if (!meta) throw new LayerNotLocalError(ref, d.digest);
         const location = { offset: d.size - meta.length, length: meta.length };
         const reader = await LayerReader.open(new MetaRandomAccess(d.size, location, meta), location);
-        if (!options.remoteLayer) throw new LayerNotLocalError(ref, d.digest);
-        layers.push({ descriptor: d, reader, data: options.remoteLayer(d, reader, layers.length, origin), local: false });
+        const data = options.remoteLayer?.(d, reader, layers.length, origin) ?? missingData(ref, d.digest);
+        layers.push({ descriptor: d, reader, data, local: false });
       }
     } catch (e) {
       await Promise.allSettled(closers.map((c) => c()));
@@ -87,4 +94,11 @@ export class LocalImage {
   async close(): Promise<void> {
     await Promise.allSettled(this.closers.map((c) => c()));
   }
+}
+
+/** Whether every layer blob of `ref` is in the store (no remote source needed to serve it). */
+export async function isImageLocal(store: OciStore, ref: string): Promise<boolean> {
+  const { manifest } = await store.resolve(ref);
+  for (const l of manifest.layers) if (l.mediaType === MEDIA_TYPE_LAYER && !(await store.hasBlob(l.digest))) return false;
+  return true;
 }

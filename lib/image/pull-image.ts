@@ -13,6 +13,7 @@ import { parseImageConfig } from './image-config.js';
 import { metaLocationOf } from './layer-descriptor.js';
 import { originAnnotations } from './origin.js';
 import type { Progress } from './raw-scanner.js';
+import { traceDescriptorOf } from './trace-blob.js';
 
 export class NotALazybdImageError extends LazybdError {
   constructor(message: string) {
@@ -67,6 +68,12 @@ export async function pullImage(
         fetched += await fetchLayerMeta(store, client, remote.repository, layer);
       }
       options.onProgress?.(options.full ? (done += layer.size) : ++done, total);
+    }
+    const trace = traceDescriptorOf(manifest.layers);
+    if (trace && !(await store.hasBlob(trace.digest))) {
+      const bytes = await client.readBlob(remote.repository, trace);
+      await store.putBlob(bytes);
+      fetched += bytes.length;
     }
     const stored = await store.putBlob(manifestBytes.bytes);
     const originRef = formatReference({ ...remote, tag: undefined, digest: manifestBytes.digest });

@@ -2,9 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { LazybdError } from '../errors.js';
-import { spawnDetached, type DetachedProcess } from './detached-process.js';
+import { logTail, spawnDetached, waitUntilReady, type DetachedProcess } from './detached-process.js';
 import { MountError } from './errors.js';
-import { pollUntil } from './poll.js';
 
 const LAZYBD_BIN = fileURLToPath(new URL('../../bin/lazybd.js', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
@@ -30,22 +29,16 @@ export function spawnServeDaemon(o: ServeDaemonOptions): Promise<DetachedProcess
 
 /**
  * Resolves once the daemon accepts connections. If it exits first, its own coded
- * error (the `lazybd: … (E_…)` line it logged, e.g. E_UPPER_IN_USE) is raised here.
+ * error (the `lazybd: … (E_…)` line it logged, e.g. for an upper in use) is raised here.
  */
 export async function waitForServeDaemon(daemon: DetachedProcess, o: ServeDaemonOptions): Promise<void> {
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  void daemon.exited.then((e) => (exit = e));
-  const ready = await pollUntil(async () => {
-    if (exit) return true;
-    return socketAnswers(o.socket);
-  }, READY_TIMEOUT_MS);
-  if (exit) {
-    const log = await readFile(o.log, 'utf8').catch(() => '');
-    const m = [...log.matchAll(/^lazybd: (.*) \((E_[A-Z0-9_]+)\)$/gm)].pop();
-    if (m) throw new LazybdError(m[2]!, m[1]!, { exitStatus: exit.code ?? 1 });
-    throw new MountError('E_MOUNT_FAILED', `lazybd serve exited (${exit.signal ?? `status ${exit.code}`}) before answering: ${log.trim().split('\n').slice(-5).join(' | ')}`);
-  }
-  if (!ready) throw new MountError('E_MOUNT_FAILED', `lazybd serve did not answer on ${o.socket} within ${READY_TIMEOUT_MS / 1000} s (log: ${o.log})`);
+  const outcome = await waitUntilReady(daemon, () => socketAnswers(o.socket), READY_TIMEOUT_MS);
+  if (outcome === 'ready') return;
+  if (outcome === 'timeout') throw new MountError('E_MOUNT_FAILED', `lazybd serve did not answer on ${o.socket} within ${READY_TIMEOUT_MS / 1000} s (log: ${o.log})`);
+  const log = await readFile(o.log, 'utf8').catch(() => '');
+  const coded = [...log.matchAll(/^lazybd: (.*) \((E_[A-Z0-9_]+)\)$/gm)].pop();
+  if (coded) throw new LazybdError(coded[2]!, coded[1]!, { exitStatus: outcome.code ?? 1 });
+  throw new MountError('E_MOUNT_FAILED', `lazybd serve exited (${outcome.signal ?? `status ${outcome.code}`}) before answering: ${await logTail(o.log)}`);
 }
 
 function socketAnswers(path: string): Promise<boolean> {

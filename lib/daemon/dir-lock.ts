@@ -4,18 +4,12 @@ import { LazybdError } from '../errors.js';
 import { tryLock } from '../store/store-lock.js';
 
 /**
- * Takes `<dir>/owner.lock` for this process, or fails with `code`. Used where two
- * processes would corrupt each other: an upper (two writers interleave journals) and a
- * chunk cache (its owner clears temp files and tracks sizes). A lock left by a killed
- * process is taken over.
+ * Takes `<dir>/owner.lock` for this process, or fails with `code`: a chunk cache has one
+ * owner (it clears temp files and tracks sizes). A lock left by a killed process is taken over.
  */
 export async function lockDir(dir: string, code: string, what: string): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true });
   const release = await tryLock(join(dir, 'owner.lock'));
   if (!release) throw new LazybdError(code, `${what} ${dir} is in use by another lazybd process`, { exitStatus: 2 });
   return release;
-}
-
-export function lockUpper(dir: string): Promise<() => Promise<void>> {
-  return lockDir(dir, 'E_UPPER_IN_USE', 'upper');
 }
