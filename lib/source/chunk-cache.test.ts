@@ -54,16 +54,19 @@ for (const maxOpenFiles of [0, 256]) {
   );
 }
 
-test('reopen rebuilds the index, verifies on first read, and clears temp files', () =>
+test('reopen rebuilds the index, verifies on first read, and clears abandoned temp files', () =>
   withTempDir(async (dir) => {
     const a = await ChunkCache.open(dir, { maxBytes: 1 << 20 });
     const chunks = [chunk(), chunk(), chunk(8192)];
     for (const c of chunks) await a.put(c.hex, c.data);
     await a.close();
     await writeFile(join(dir, 'tmp', 'leftover'), 'half a chunk');
+    const old = Date.now() / 1000 - 120;
+    await utimes(join(dir, 'tmp', 'leftover'), old, old);
+    await writeFile(join(dir, 'tmp', 'in-progress'), 'another process writing');
     const b = await ChunkCache.open(dir, { maxBytes: 1 << 20 });
     assert.equal(b.size, { files: 3, bytes: 4096 * 4 });
-    assert.equal(await readdir(join(dir, 'tmp')), []);
+    assert.equal(await readdir(join(dir, 'tmp')), ['in-progress'], 'only the abandoned temp file is removed');
     for (const c of chunks) assert.equal(await readAll(b, c.hex, c.data.length), c.data);
     await b.close();
   }),

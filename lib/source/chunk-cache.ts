@@ -65,8 +65,8 @@ const SCAN_PARALLEL = 32;
  * it is first verified in a process. Pinned chunks are never evicted; if pins hold more than
  * `maxBytes`, the cache grows past it rather than fail a read.
  *
- * One process owns a cache directory (opening clears `tmp/`). A file removed behind the
- * cache's back (another process's gc) reads as a miss.
+ * Another process may open the same directory (`lazybd cache gc` beside a daemon): a file
+ * it removes reads as a miss here, and temp files are only cleared once surely abandoned.
  */
 export class ChunkCache {
   /** Every chunk present. */
@@ -93,8 +93,8 @@ export class ChunkCache {
 
   static async open(dir: string, options: ChunkCacheOptions): Promise<ChunkCache> {
     const cache = new ChunkCache(dir, options.maxBytes, options.maxOpenFiles ?? 512);
-    await rm(join(dir, 'tmp'), { recursive: true, force: true });
     await mkdir(join(dir, 'tmp'), { recursive: true });
+    await cache.removeStaleTemp();
     const found: { hex: string; size: number; mtime: number }[] = [];
     await eachParallel(Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')), SCAN_PARALLEL, async (prefix) => {
       const sub = join(dir, 'chunks', prefix);
@@ -200,6 +200,7 @@ export class ChunkCache {
   async gc(options: CacheGcOptions = {}): Promise<CacheGcReport> {
     const report: CacheGcReport = { removedFiles: 0, removedBytes: 0, corruptFiles: 0, keptFiles: 0, keptBytes: 0 };
     const before = this.size;
+    await this.removeStaleTemp();
     const keep = options.keep;
     if (keep) {
       for (const [hex, entry] of this.entries) if (!keep(hex) && !this.pins.has(hex)) this.drop(hex, entry);
@@ -229,6 +230,20 @@ export class ChunkCache {
   private lost(hex: string, entry: Entry): false {
     if (this.entries.get(hex) === entry) this.drop(hex, entry);
     return false;
+  }
+
+  /**
+   * Removes what crashed writers left in tmp/. Only files older than a minute: a chunk is
+   * written in milliseconds, and another process (a daemon, while the CLI runs gc) may be
+   * writing there now.
+   */
+  private async removeStaleTemp(): Promise<void> {
+    const tmp = join(this.dir, 'tmp');
+    const stale = Date.now() - 60_000;
+    await eachParallel(await readdir(tmp), SCAN_PARALLEL, async (name) => {
+      const st = await stat(join(tmp, name)).catch(() => undefined);
+      if (st && st.mtimeMs < stale) await rm(join(tmp, name), { force: true, recursive: true });
+    });
   }
 
   private path(hex: string): string {
