@@ -4,6 +4,7 @@
 # Jobs run back to back per server (lazybd, nbdkit, qemu-nbd) so load drift
 # hits all three alike; each run also reports the server's CPU time per I/O
 # (user+sys from /proc), which is far less sensitive to a busy machine than IOPS.
+# "lazybd-mem" serves the same image from RAM: the NBD server's own cost.
 # Usage: integration/bench/nbd/run.sh [seconds-per-job] [rounds]   (build with `npx tsc -p .` first)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -24,10 +25,13 @@ echo "export: 256 MiB raw file (page cache warm); fio ${RUNTIME}s per job, nbd i
 wait_socket() { for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1" >&2; exit 1; }
 
 declare -A SOCK PID
-SERVERS=(lazybd nbdkit qemu-nbd)
+SERVERS=(lazybd lazybd-mem nbdkit qemu-nbd)
 SOCK[lazybd]=$DIR/lazybd.sock
 node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[lazybd]}" "" >/dev/null &
 PID[lazybd]=$!
+SOCK[lazybd-mem]=$DIR/lazybd-mem.sock
+node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[lazybd-mem]}" "" --memory >/dev/null &
+PID[lazybd-mem]=$!
 SOCK[nbdkit]=$DIR/nbdkit.sock
 nbdkit --foreground --unix "${SOCK[nbdkit]}" file "$IMG" &
 PID[nbdkit]=$!
@@ -72,15 +76,16 @@ for _ in $(seq "$ROUNDS"); do
   done
 done
 
-printf '\n%-18s %-26s %-26s %-26s %9s %9s\n' job "lazybd (cpu/io)" "nbdkit file (cpu/io)" "qemu-nbd (cpu/io)" vs-nbdkit vs-qemu
+printf '\n%-18s %-24s %-24s %-24s %-24s %9s %9s %9s\n' job "lazybd (cpu/io)" "lazybd-mem (cpu/io)" "nbdkit file (cpu/io)" "qemu-nbd (cpu/io)" vs-nbdkit vs-qemu mem-vs-nbdkit
 for job in "${JOBS[@]}"; do
   line=$(printf '%-18s' "$job")
   declare -A v
   for s in "${SERVERS[@]}"; do
     read -r iops mib cpu <<<"${RESULT[$s,$job]}"
     if [[ $job == seq* ]]; then v[$s]=$mib; cell="$mib MiB/s"; else v[$s]=$iops; cell="${iops%.*} IOPS"; fi
-    line+=$(printf ' %-26s' "$cell (${cpu%.*} us)")
+    line+=$(printf ' %-24s' "$cell (${cpu%.*} us)")
   done
-  line+=$(printf ' %8.2fx %8.2fx' "$(bc -l <<<"${v[lazybd]}/${v[nbdkit]}")" "$(bc -l <<<"${v[lazybd]}/${v[qemu-nbd]}")")
+  line+=$(printf ' %8.2fx %8.2fx %8.2fx' "$(bc -l <<<"${v[lazybd]}/${v[nbdkit]}")" "$(bc -l <<<"${v[lazybd]}/${v[qemu-nbd]}")" \
+    "$(bc -l <<<"${v[lazybd-mem]}/${v[nbdkit]}")")
   echo "$line"
 done
