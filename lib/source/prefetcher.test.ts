@@ -156,6 +156,26 @@ test('stop() does not wait for a busy client', () =>
   }),
 );
 
+test('stop() does not wait for a slow fetch', () =>
+  withTempDir(async (dir) => {
+    const layer = await makeLayer(4096, 8);
+    const cache = await ChunkCache.open(dir, { maxBytes: 1 << 30 });
+    const source = new MemorySource('registry', layer, { delayMs: 1500 });
+    const l = lazy(layer, cache, source);
+    const p = new Prefetcher({ image: 'test/stop-slow', layers: [l], rateBytesPerSec: FAST, log: quiet });
+    await new Promise((r) => setTimeout(r, 30));
+    assert.is(source.requests.length, 1, 'the whole layer, one run, in flight');
+    const t0 = performance.now();
+    await p.stop();
+    assert.ok(performance.now() - t0 < 200, 'stopped at once');
+    assert.is(await p.done, 'stopped');
+    await l.fetchChunks(0, 8, true); // joins the fetch still in flight
+    assert.is(source.requests.length, 1);
+    assert.ok(l.complete);
+    await cache.close();
+  }),
+);
+
 test('rate 0 is off', () =>
   withTempDir(async (dir) => {
     const layer = await makeLayer(4096, 4);

@@ -73,7 +73,7 @@ export class Prefetcher {
     return this.layers.reduce((sum, l) => sum + l.bytesLocal, 0);
   }
 
-  /** Stops issuing requests; resolves when those in flight have settled. */
+  /** Stops issuing requests; resolves at once, not waiting for fetches in flight (they complete in the background). */
   async stop(): Promise<void> {
     this.stopper.abort();
     await this.done;
@@ -106,7 +106,10 @@ export class Prefetcher {
         await this.bucket.take(bytes, signal);
         if (signal.aborted) break;
         try {
-          await task.layer.fetchChunks(task.first, task.count);
+          // On stop, leave a slow fetch to finish in the background (client reads may share it).
+          const fetching = task.layer.fetchChunks(task.first, task.count);
+          fetching.catch(() => {});
+          await Promise.race([fetching, this.stopped]);
           break;
         } catch (err) {
           const delay = Math.min(this.retryDelayMs * 2 ** failures, 60_000);
