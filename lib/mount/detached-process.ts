@@ -3,10 +3,15 @@ import { open, readFile } from 'node:fs/promises';
 import { MountError } from './errors.js';
 import { pollUntil } from './poll.js';
 
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export interface DetachedProcess {
   pid: number;
   /** Settles when the process exits while this process still runs; never rejects. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<ExitStatus>;
 }
 
 /**
@@ -18,7 +23,7 @@ export async function spawnDetached(cmd: string, args: string[], logFile: string
   const log = await open(logFile, 'a');
   try {
     const child = spawn(cmd, args, { detached: true, stdio: ['ignore', log.fd, log.fd] });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<ExitStatus>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (e) => reject(new MountError('E_MOUNT_FAILED', `cannot start ${cmd}: ${e.message}`, { cause: e })));
@@ -28,6 +33,22 @@ export async function spawnDetached(cmd: string, args: string[], logFile: string
   } finally {
     await log.close();
   }
+}
+
+/**
+ * Polls `ready` until it holds; resolves to how the process exited if it did so
+ * first, or 'timeout'.
+ */
+export async function waitUntilReady(proc: DetachedProcess, ready: () => Promise<boolean>, timeoutMs: number): Promise<'ready' | 'timeout' | ExitStatus> {
+  let exit: ExitStatus | undefined;
+  void proc.exited.then((e) => (exit = e));
+  const done = await pollUntil(async () => exit !== undefined || (await ready()), timeoutMs);
+  return exit ?? (done ? 'ready' : 'timeout');
+}
+
+/** The last lines of a log, on one line, for an error message. */
+export async function logTail(log: string, lines = 5): Promise<string> {
+  return (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').slice(-lines).join(' | ');
 }
 
 /**

@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { spawnDetached, stopProcess, type DetachedProcess } from './detached-process.js';
+import { logTail, spawnDetached, stopProcess, waitUntilReady, type DetachedProcess } from './detached-process.js';
 import { MountError } from './errors.js';
 import { mountAt } from './mount-table.js';
 import { pollUntil } from './poll.js';
@@ -23,13 +23,8 @@ export async function spawnNbdfuse(dir: string, uri: string, readOnly: boolean, 
 }
 
 export async function waitForNbdfuse(fuse: DetachedProcess, dir: string, log: string): Promise<void> {
-  let exited = false;
-  void fuse.exited.then(() => (exited = true));
-  const ready = await pollUntil(async () => exited || (await readFile(pidFile(dir), 'utf8').catch(() => '')).trim() !== '', READY_TIMEOUT_MS);
-  if (exited || !ready) {
-    const out = (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join(' | ');
-    throw new MountError('E_MOUNT_FAILED', `nbdfuse ${exited ? 'exited' : 'was not ready in time'}: ${out}`);
-  }
+  const outcome = await waitUntilReady(fuse, async () => (await readFile(pidFile(dir), 'utf8').catch(() => '')).trim() !== '', READY_TIMEOUT_MS);
+  if (outcome !== 'ready') throw new MountError('E_MOUNT_FAILED', `nbdfuse ${outcome === 'timeout' ? 'was not ready in time' : 'exited'}: ${await logTail(log)}`);
 }
 
 /** pid file beside (not inside) the fuse dir: inside it would be hidden by the mount. */
