@@ -6,5 +6,11 @@
 export interface BlobRangeSource {
   /** Short name for logs and metrics: 'registry', 'supernode', 'peer'. */
   readonly name: string;
+  /**
+   * Exactly `length` bytes of `blob` ("sha256:…") at `offset`. Errors say whether another
+   * try could help with a boolean `retryable` property (registry errors do; without it the
+   * chain retries only known network error codes). `signal` aborts when the chain gives up
+   * on the request (its attempt or I/O timeout); the chain stops waiting either way.
+   */
   fetch(blob: string, offset: number, length: number, signal: AbortSignal): Promise<Buffer>;
 }

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { ChunkTable } from '../format/chunk-table.js';
 import { chunkVerifyFailures, sourceBytes, sourceFetchSeconds } from '../metrics/metrics.js';
 import type { BlobRangeSource } from './blob-range-source.js';
-import { ChunkUnavailableError, SourceResponseError } from './errors.js';
 import { sleep } from './abortable-sleep.js';
+import { ChunkUnavailableError, SourceResponseError } from './errors.js';
 import { stderrSourceLogger, type SourceLogger } from './source-logger.js';
 
 export interface SourceChainOptions {
@@ -20,19 +20,19 @@ export interface SourceChainOptions {
   log?: SourceLogger;
 }
 
-
 /** Node/undici network failures worth another try when the error says nothing itself. */
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-/** Thrown inside an attempt when its own timer fired (retryable, unlike the overall deadline). */
+/** An attempt's own timer fired (as opposed to the run's deadline): the next source gets a turn. */
 class AttemptTimeout extends Error {}
 
 /**
  * Fetches runs of consecutive chunks of one blob from a chain of unverified sources and
  * returns only bytes that match the chunk table. A chunk that fails verification is
- * logged and asked of the next source; retryable errors are retried with exponential
- * backoff, a source that does not answer within the attempt timeout is left for the next; after `ioTimeoutMs` (or once every source has failed) the run is rejected with
- * E_CHUNK_UNAVAILABLE, naming the chunks, the sources tried and why each failed.
+ * logged and asked of the next source; retryable errors are retried on the same source
+ * with exponential backoff; a source that does not answer within the attempt timeout is
+ * left for the next. After `ioTimeoutMs`, or once every source has failed, the run is
+ * rejected with E_CHUNK_UNAVAILABLE, naming the chunks, the sources tried and why each failed.
  */
 export class SourceChain {
   readonly sources: readonly BlobRangeSource[];
@@ -127,29 +127,27 @@ export class SourceChain {
   private attempt(source: BlobRangeSource, blob: string, offset: number, length: number, deadline: AbortSignal): Promise<Buffer> {
     const controller = new AbortController();
     return new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new AttemptTimeout(`no answer within ${this.attemptTimeoutMs} ms`));
-        controller.abort();
-      }, this.attemptTimeoutMs);
-      const onDeadline = (): void => {
-        reject(deadline.reason);
-        controller.abort();
-      };
-      deadline.addEventListener('abort', onDeadline, { once: true });
-      const settle = (): void => {
+      const end = (err: unknown): void => {
         clearTimeout(timer);
         deadline.removeEventListener('abort', onDeadline);
+        if (err === undefined) return;
+        reject(err);
+        controller.abort();
       };
-      source.fetch(blob, offset, length, controller.signal).then(
-        (b) => {
-          settle();
-          resolve(b);
-        },
-        (e) => {
-          settle();
-          reject(e);
-        },
-      );
+      const onDeadline = (): void => end(deadline.reason);
+      const timer = setTimeout(() => end(new AttemptTimeout(`no answer within ${this.attemptTimeoutMs} ms`)), this.attemptTimeoutMs);
+      deadline.addEventListener('abort', onDeadline, { once: true });
+      try {
+        source.fetch(blob, offset, length, controller.signal).then(
+          (b) => {
+            end(undefined);
+            resolve(b);
+          },
+          (e: unknown) => end(e ?? new Error(`${source.name} failed without a reason`)),
+        );
+      } catch (e) {
+        end(e ?? new Error(`${source.name} failed without a reason`));
+      }
     });
   }
 }
