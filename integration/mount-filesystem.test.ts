@@ -85,6 +85,18 @@ test('filesystem round trip: write through a mount, umount, commit, mount the ne
       await mkdir(join(mnt, name, '..'), { recursive: true });
       await writeFile(join(mnt, name), data);
     }
+    // The same image mounted beside it, without the upper, is the untouched base.
+    const beside = join(dir, 'beside');
+    await mkdir(beside);
+    const base = await mount(env, ['fs:v1', beside]);
+    try {
+      assert.is(base.readOnly, true);
+      assert.is.not(base.device, m.device);
+      assert.equal((await readdir(beside)).sort(), ['lost+found']);
+    } finally {
+      const u = await lazybd(['umount', beside], env);
+      assert.is(u.status, 0, u.stderr);
+    }
     await umount(env, mnt, dir);
 
     const c = await lazybd(['commit', upper, 'fs:v2'], env);
