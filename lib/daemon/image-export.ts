@@ -103,9 +103,11 @@ export class ImageExport {
   }
 }
 
-/** The trace stored with the image, if any (and only if it fits this image's layers). */
+/** The trace stored with the image, if any, and only if it was recorded on this image's layers. */
 async function storedTrace(store: OciStore, image: LocalImage): Promise<Trace | undefined> {
   const d = traceDescriptorOf(image.manifest.layers);
   if (!d || !(await store.hasBlob(d.digest))) return undefined;
-  return decodeTrace((await store.readBlob(d.digest)).toString('utf8'), image.layers.map((l) => l.reader.chunks.count));
+  const trace = decodeTrace((await store.readBlob(d.digest)).toString('utf8'), image.layers.map((l) => l.reader.chunks.count));
+  // A trace recorded on other layers would prefetch the wrong chunks first: better none.
+  return trace.layers.every((digest, i) => digest === image.layers[i]?.descriptor.digest) ? trace : undefined;
 }
