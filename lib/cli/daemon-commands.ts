@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Daemon } from '../daemon/daemon.js';
 import { LazySources } from '../daemon/lazy-sources.js';
@@ -9,7 +8,8 @@ import { formatReference, parseReference } from '../oci/reference.js';
 import { isRetryable } from '../registry/errors.js';
 import { ChunkCache } from '../source/chunk-cache.js';
 import type { OciStore } from '../store/oci-store.js';
-import { registryClient, type RegistryOptions } from './registry-commands.js';
+import { RegistryClient } from '../registry/registry-client.js';
+import { registrySettings, type RegistryOptions, type RegistrySettings } from './registry-commands.js';
 import { commitUpper } from '../image/commit-upper.js';
 import { LocalImage, isImageLocal } from '../image/local-image.js';
 import { UsageError, localRef, openStore } from './image-commands.js';
@@ -49,7 +49,7 @@ function parseHostPort(flag: string, value: string): { host: string; port: numbe
  * (metadata only) first, and when the registry cannot be reached an earlier pull is
  * served from what the store and cache hold.
  */
-async function resolveServeRefs(store: OciStore, inputs: string[], opts: ServeOptions): Promise<string[]> {
+async function resolveServeRefs(store: OciStore, inputs: string[], settings: RegistrySettings): Promise<string[]> {
   const refs: string[] = [];
   for (const input of inputs) {
     const parsed = parseReference(input);
@@ -58,9 +58,9 @@ async function resolveServeRefs(store: OciStore, inputs: string[], opts: ServeOp
       continue;
     }
     const ref = formatReference(parsed);
-    const client = await registryClient(parsed, opts);
+    const client = new RegistryClient({ ...settings, registry: parsed.registry });
     try {
-      await pullImage(store, client, parsed, ref, { plainHttp: opts['plain-http'] === true });
+      await pullImage(store, client, parsed, ref, { plainHttp: settings.plainHttp });
     } catch (e) {
       const known = (await store.list()).some((t) => t.ref === ref);
       if (!known || !isRetryable(e)) throw e;
@@ -82,7 +82,8 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
   if (opts.socket && opts.listen) throw new UsageError('choose --socket or --listen, not both');
   if (Boolean(opts['tls-cert']) !== Boolean(opts['tls-key'])) throw new UsageError('--tls-cert and --tls-key go together');
   const store = await openStore(opts);
-  const refs = await resolveServeRefs(store, inputs, opts);
+  const settings = await registrySettings(opts);
+  const refs = await resolveServeRefs(store, inputs, settings);
   // Images whose blobs are all local need no cache: their daemons do not contend for it.
   let lazy: LazySources | undefined;
   let unlockCache = async () => undefined as void;
@@ -91,8 +92,8 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
     unlockCache = await lockDir(cacheDir, 'E_CACHE_IN_USE', 'chunk cache');
     lazy = new LazySources({
       cache: await ChunkCache.open(cacheDir, { maxBytes: Number(opts['cache-size'] ?? DEFAULT_CACHE_GIB) * 2 ** 30 }),
-      registry: { insecureSkipVerify: opts['tls-verify'] === false, ca: opts['ca-file'] ? await readFile(opts['ca-file']) : undefined },
-      plainHttp: opts['plain-http'] ? true : undefined,
+      registry: settings,
+      plainHttp: settings.plainHttp || undefined,
       ioTimeoutMs: Number(opts['io-timeout'] ?? DEFAULT_IO_TIMEOUT_S) * 1000,
     });
   }

@@ -4,7 +4,7 @@ import { pullImage } from '../image/pull-image.js';
 import { pushImage } from '../image/push-image.js';
 import { formatReference, parseReference, type RemoteReference } from '../oci/reference.js';
 import type { Credentials } from '../registry/auth-file.js';
-import { RegistryClient } from '../registry/registry-client.js';
+import { RegistryClient, type RegistryClientOptions } from '../registry/registry-client.js';
 import { UsageError, localRef, openStore } from './image-commands.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
@@ -32,15 +32,20 @@ async function credentials(opts: RegistryOptions): Promise<Credentials | undefin
   return { username: opts.username, password: (await text(process.stdin)).replace(/\r?\n$/, '') };
 }
 
-/** A client for the ref's registry, configured from the command line (auth files when no credentials are given). */
-export async function registryClient(remote: RemoteReference, opts: RegistryOptions): Promise<RegistryClient> {
-  return new RegistryClient({
-    registry: remote.registry,
+export type RegistrySettings = Omit<RegistryClientOptions, 'registry'>;
+
+/** Registry settings from the command line (read once: the password comes from stdin). Auth files apply when no credentials are given. */
+export async function registrySettings(opts: RegistryOptions): Promise<RegistrySettings> {
+  return {
     plainHttp: opts['plain-http'] === true,
     credentials: await credentials(opts),
     insecureSkipVerify: opts['tls-verify'] === false,
     ca: opts['ca-file'] ? await readFile(opts['ca-file']) : undefined,
-  });
+  };
+}
+
+async function registryClient(remote: RemoteReference, opts: RegistryOptions): Promise<RegistryClient> {
+  return new RegistryClient({ ...(await registrySettings(opts)), registry: remote.registry });
 }
 
 export async function pushCommand(input: string, target: string, opts: RegistryOptions): Promise<void> {

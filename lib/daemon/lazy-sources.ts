@@ -12,8 +12,8 @@ import { LazybdError } from '../errors.js';
 
 export interface LazySourcesOptions {
   cache: ChunkCache;
-  /** Registry settings beyond host and scheme (credentials, CA, timeouts). */
-  registry: Omit<RegistryClientOptions, 'registry' | 'plainHttp'>;
+  /** Registry settings beyond the host (credentials, CA, timeouts). */
+  registry: Omit<RegistryClientOptions, 'registry'>;
   /** Force http for every registry (else what the pull recorded). */
   plainHttp?: boolean;
   /** No source delivered within this → EIO for the read, naming chunk and sources. */
