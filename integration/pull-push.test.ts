@@ -21,65 +21,63 @@ async function makeRaw(path: string): Promise<void> {
   await h.close();
 }
 
-test('push, then a lazy pull moves only manifest, config and layer metadata', async () => {
-  if (!(await requireTools('docker-registry'))) return;
+/** A registry with a counting/faulting proxy in front, a temp dir, and an image `disk:v1` in store `a`. */
+async function withProxiedRegistry(fn: (proxy: FaultProxy, dir: string) => Promise<void>): Promise<void> {
   const registry = await startRegistry();
   const proxy = await FaultProxy.start(registry.host);
   try {
     await withTempDir(async (dir) => {
-      const a = { LAZYBD_STORE: join(dir, 'a') };
-      const b = { LAZYBD_STORE: join(dir, 'b') };
       await makeRaw(join(dir, 'disk.raw'));
-      assert.is((await lazybd(['create', join(dir, 'disk.raw'), 'disk:v1'], a)).status, 0);
-      const push = await lazybd(['push', 'disk:v1', `${proxy.host}/lazy/disk:v1`, '--plain-http', '--json'], a);
-      assert.is(push.status, 0, push.stderr);
-      const pushed = JSON.parse(push.stdout);
-      assert.equal(pushed.blobs.map((x: { outcome: string }) => x.outcome), ['uploaded', 'uploaded']);
-      const again = JSON.parse((await lazybd(['push', 'disk:v1', `${proxy.host}/lazy/disk:v1`, '--plain-http', '--json'], a)).stdout);
-      assert.equal(again.blobs.map((x: { outcome: string }) => x.outcome), ['exists', 'exists'], 'second push skips blobs the registry has');
-
-      proxy.blobBytes = 0;
-      const pull = await lazybd(['pull', `${proxy.host}/lazy/disk:v1`, 'disk:lazy', '--plain-http', '--json'], b);
-      assert.is(pull.status, 0, pull.stderr);
-      const pulled = JSON.parse(pull.stdout);
-      assert.is(pulled.manifestDigest, pushed.manifestDigest);
-      assert.is(pulled.layersComplete, 0);
-      assert.ok(proxy.blobBytes < 16 << 10, `lazy pull moved ${proxy.blobBytes} blob bytes`);
-      assert.ok(proxy.blobBytes < (64 << 20) / 100, 'metadata is under 1% of the image');
-      assert.is((await readdir(join(dir, 'b', 'blobs', 'sha256'))).length, 2, 'only manifest and config blobs are local');
-
-      const full = await lazybd(['pull', `${proxy.host}/lazy/disk:v1`, 'disk:full', '--plain-http', '--full', '--json'], b);
-      assert.is(full.status, 0, full.stderr);
-      assert.is((await lazybd(['export', 'disk:full', join(dir, 'full.raw')], b)).status, 0);
-      assert.is(await sha(join(dir, 'full.raw')), await sha(join(dir, 'disk.raw')));
+      assert.is((await lazybd(['create', join(dir, 'disk.raw'), 'disk:v1'], { LAZYBD_STORE: join(dir, 'a') })).status, 0);
+      await fn(proxy, dir);
     });
   } finally {
     await proxy.stop();
     await registry.stop();
   }
+}
+
+test('push, then a lazy pull moves only manifest, config and layer metadata', async () => {
+  if (!(await requireTools('docker-registry'))) return;
+  await withProxiedRegistry(async (proxy, dir) => {
+    const a = { LAZYBD_STORE: join(dir, 'a') };
+    const b = { LAZYBD_STORE: join(dir, 'b') };
+    const push = await lazybd(['push', 'disk:v1', `${proxy.host}/lazy/disk:v1`, '--plain-http', '--json'], a);
+    assert.is(push.status, 0, push.stderr);
+    const pushed = JSON.parse(push.stdout);
+    assert.equal(pushed.blobs.map((x: { outcome: string }) => x.outcome), ['uploaded', 'uploaded']);
+    const again = JSON.parse((await lazybd(['push', 'disk:v1', `${proxy.host}/lazy/disk:v1`, '--plain-http', '--json'], a)).stdout);
+    assert.equal(again.blobs.map((x: { outcome: string }) => x.outcome), ['exists', 'exists'], 'second push skips blobs the registry has');
+
+    proxy.blobBytes = 0;
+    const pull = await lazybd(['pull', `${proxy.host}/lazy/disk:v1`, 'disk:lazy', '--plain-http', '--json'], b);
+    assert.is(pull.status, 0, pull.stderr);
+    const pulled = JSON.parse(pull.stdout);
+    assert.is(pulled.manifestDigest, pushed.manifestDigest);
+    assert.is(pulled.layersComplete, 0);
+    assert.ok(proxy.blobBytes < 16 << 10, `lazy pull moved ${proxy.blobBytes} blob bytes`);
+    assert.ok(proxy.blobBytes < (64 << 20) / 100, 'metadata is under 1% of the image');
+    assert.is((await readdir(join(dir, 'b', 'blobs', 'sha256'))).length, 2, 'only manifest and config blobs are local');
+
+    const full = await lazybd(['pull', `${proxy.host}/lazy/disk:v1`, 'disk:full', '--plain-http', '--full', '--json'], b);
+    assert.is(full.status, 0, full.stderr);
+    assert.is((await lazybd(['export', 'disk:full', join(dir, 'full.raw')], b)).status, 0);
+    assert.is(await sha(join(dir, 'full.raw')), await sha(join(dir, 'disk.raw')));
+  });
 });
 
 test('a registry that flips bits fails a full pull with a digest error and stores nothing bad', async () => {
   if (!(await requireTools('docker-registry'))) return;
-  const registry = await startRegistry();
-  const proxy = await FaultProxy.start(registry.host);
-  try {
-    await withTempDir(async (dir) => {
-      const a = { LAZYBD_STORE: join(dir, 'a') };
-      const b = { LAZYBD_STORE: join(dir, 'b') };
-      await makeRaw(join(dir, 'disk.raw'));
-      await lazybd(['create', join(dir, 'disk.raw'), 'disk:v1'], a);
-      assert.is((await lazybd(['push', 'disk:v1', `${proxy.host}/bad/disk:v1`, '--plain-http'], a)).status, 0);
-      proxy.mode = 'corrupt';
-      const r = await lazybd(['pull', `${proxy.host}/bad/disk:v1`, 'x:v1', '--plain-http', '--full'], b);
-      assert.is.not(r.status, 0);
-      assert.match(r.stderr, /E_(DIGEST_MISMATCH|REGISTRY_DIGEST|[A-Z_]*DIGEST[A-Z_]*)/);
-      assert.is((await lazybd(['images', '--json'], b)).stdout.includes('x:v1'), false);
-    });
-  } finally {
-    await proxy.stop();
-    await registry.stop();
-  }
+  await withProxiedRegistry(async (proxy, dir) => {
+    const a = { LAZYBD_STORE: join(dir, 'a') };
+    const b = { LAZYBD_STORE: join(dir, 'b') };
+    assert.is((await lazybd(['push', 'disk:v1', `${proxy.host}/bad/disk:v1`, '--plain-http'], a)).status, 0);
+    proxy.mode = 'corrupt';
+    const r = await lazybd(['pull', `${proxy.host}/bad/disk:v1`, 'x:v1', '--plain-http', '--full'], b);
+    assert.is.not(r.status, 0);
+    assert.match(r.stderr, /E_(DIGEST_MISMATCH|REGISTRY_DIGEST|[A-Z_]*DIGEST[A-Z_]*)/);
+    assert.is((await lazybd(['images', '--json'], b)).stdout.includes('x:v1'), false);
+  });
 });
 
 test('skopeo copies a lazybd image registry -> OCI layout -> registry keeping every digest', async () => {

@@ -11,23 +11,13 @@ import { LayeredDevice } from '../lib/device/layered-device.js';
 import type { Lower } from '../lib/device/lower.js';
 import { Upper } from '../lib/device/upper/upper.js';
 import { spawnOwned, waitFor } from './support/processes.js';
+import { seededRandom } from './support/seeded-random.js';
 
 const SIZE = 8 * 1024 * 1024;
 const SLOT = 64 * 1024;
 const SECTOR = 512;
 const OPS_PER_ROUND = 48;
 const IN_FLIGHT = 8;
-
-function rng(seed: number): (n: number) => number {
-  let s = seed >>> 0 || 1;
-  return (n) => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return Math.floor((s / 2 ** 32) * n);
-  };
-}
 
 /** The image below: a byte pattern, with the first MiB a hole. */
 const lowerBytes = Buffer.alloc(SIZE);
@@ -46,7 +36,7 @@ interface Op {
 
 /** Round `round`'s operations, identical in child and parent. Each touches its own slot, so their order within a round does not matter. */
 function roundOps(round: number): Op[] {
-  const rand = rng(round * 7919);
+  const rand = seededRandom(round * 7919);
   const slots = new Set<number>();
   while (slots.size < OPS_PER_ROUND) slots.add(rand(SIZE / SLOT));
   return [...slots].map((slot) => {

@@ -4,6 +4,7 @@
 import os from 'node:os';
 import { ExtentKind, type ExtentList } from '../../lib/format/extent.js';
 import { MergedIndex } from '../../lib/format/merged-index.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 const LAYERS = 8;
 const EXTENTS_PER_LAYER = 100_000;
@@ -11,16 +12,6 @@ const VIRTUAL_SIZE = 64 * 2 ** 30;
 const SECTOR = 512;
 const QUERIES = 1 << 22;
 const ROUNDS = 5;
-
-/** Deterministic PRNG (mulberry32): every run measures the same layers. */
-function random(seed: number): (n: number) => number {
-  return (n) => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
 
 /** Extents of 4 KiB–512 KiB at random gaps spread over the whole image; one in ten is a zero extent. */
 function randomLayer(rand: (n: number) => number): ExtentList {
@@ -67,7 +58,7 @@ function best<T>(rounds: number, run: () => T): { ms: number; wallMs: number; re
   return { ms, wallMs, result };
 }
 
-const rand = random(42);
+const rand = seededRandom(42);
 const layers = Array.from({ length: LAYERS }, () => randomLayer(rand));
 const extents = layers.reduce((n, l) => n + l.count, 0);
 

@@ -9,18 +9,7 @@ import type { Lower } from './lower.js';
 import { decodeRecord } from './upper/journal-record.js';
 import { Upper } from './upper/upper.js';
 import { DATA_FILE, JOURNAL_FILE, JOURNAL_HEADER_SIZE, JOURNAL_RECORD_SIZE, JournalOp, SECTOR_SIZE } from './upper/upper-spec.js';
-
-/** Deterministic PRNG so a failure reproduces from its seed. */
-function rng(seed: number): (n: number) => number {
-  let s = seed >>> 0 || 1;
-  return (n) => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return Math.floor((s / 2 ** 32) * n);
-  };
-}
+import { seededRandom } from '../../integration/support/seeded-random.js';
 
 function randomBytes(rand: (n: number) => number, length: number): Buffer {
   const b = Buffer.allocUnsafe(length);
@@ -127,7 +116,7 @@ const SIZE = 128 * 1024;
 
 /** One upper's life: random operations, each sequence ending in a reopen of one of three kinds. */
 async function life(seed: number, sequences: number): Promise<void> {
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   const lower = randomLower(rand, SIZE);
   const model = new Model(Buffer.from(lower.bytes));
   const dirs = [await tempDir()];

@@ -5,17 +5,7 @@ import { LayerReader } from './layer-reader.js';
 import { LayerWriter } from './layer-writer.js';
 import { MergedIndex } from './merged-index.js';
 import { BufferRandomAccess, type ByteSink } from './random-access.js';
-
-/** A tiny deterministic PRNG so a failing case can be replayed from its seed. */
-function prng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return (n: number) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
-}
+import { seededRandom } from '../../integration/support/seeded-random.js';
 
 /**
  * Random layers written and read back, compared with a byte model: every extent, every
@@ -23,7 +13,7 @@ function prng(seed: number) {
  */
 test('property: random layers round-trip through writer and reader', async () => {
   for (let seed = 1; seed <= 400; seed++) {
-    const rnd = prng(seed);
+    const rnd = seededRandom(seed);
     const sectors = 1 + rnd(300);
     const virtualSize = sectors * 512 - (rnd(3) === 0 ? rnd(511) : 0);
     const chunkSize = 4096 << rnd(3);

@@ -2,18 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ExtentKind, type ExtentList, type Piece } from './extent.js';
 import { MergedIndex, type StatusRun } from './merged-index.js';
+import { seededRandom } from '../../integration/support/seeded-random.js';
 
 const SECTOR = 512;
-
-/** Deterministic PRNG (mulberry32) so a failing case can be replayed from its seed. */
-function random(seed: number): (n: number) => number {
-  return (n) => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
 
 interface Extent {
   v: number;
@@ -104,7 +95,7 @@ function checkStatus(runs: StatusRun[], offset: number, length: number, truth: R
 
 test('random stacks resolve byte for byte like the model', () => {
   for (let seed = 1; seed <= 2000; seed++) {
-    const rand = random(seed);
+    const rand = seededRandom(seed);
     // Sometimes an unaligned size: layers then reach up to the next sector, past the image end.
     const size = (1 + rand(40)) * SECTOR - (rand(4) === 0 ? 1 + rand(SECTOR - 1) : 0);
     const limit = Math.ceil(size / SECTOR) * SECTOR;
@@ -123,7 +114,7 @@ test('random stacks resolve byte for byte like the model', () => {
 
 test('lookup returns the segment containing the offset', () => {
   for (let seed = 1; seed <= 300; seed++) {
-    const rand = random(seed);
+    const rand = seededRandom(seed);
     const size = (1 + rand(40)) * SECTOR;
     const index = MergedIndex.build(Array.from({ length: 1 + rand(6) }, () => list(randomLayer(rand, size))), size);
     assert.is(index.segmentStart(0), 0);
@@ -136,7 +127,7 @@ test('lookup returns the segment containing the offset', () => {
 });
 
 test('lookup over a large skewed table agrees with a binary search', () => {
-  const rand = random(7);
+  const rand = seededRandom(7);
   const layers = [0, 1, 2].map(() => {
     // Dense in the first 64 MiB of a 1 TiB image, then one lone extent: buckets are badly uneven.
     const extents = randomLayer(rand, 64 * 2 ** 20);
