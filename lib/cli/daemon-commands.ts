@@ -140,20 +140,18 @@ export async function commitCommand(upperDir: string, input: string, opts: Globa
   const binding = await readBinding(upperDir);
   if (!binding) throw new UpperBindingError('E_UPPER_UNBOUND', `${upperDir} is not a lazybd upper (no base.json)`);
   const store = await openStore(opts);
-  {
-    const base = await LocalImage.open(store, binding.ref);
-    try {
-      if (base.manifestDescriptor.digest !== binding.manifestDigest) {
-        throw new UpperBindingError('E_UPPER_BASE_MISMATCH', `${binding.ref} now names ${base.manifestDescriptor.digest}; the upper was made over ${binding.manifestDigest}`);
-      }
-      const r = await withProgress('commit', opts, (onProgress) => commitUpper(store, upperDir, base, ref, onProgress));
-      printResult(
-        opts,
-        { ref, base: binding.ref, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, extents: r.summary.extentCount, dataBytes: r.summary.dataBytes, zeroBytes: r.summary.zeroBytes },
-        () => `committed ${upperDir} over ${binding.ref} as ${ref}: ${r.summary.extentCount} extents, layer ${r.layer.digest}`,
-      );
-    } finally {
-      await base.close();
+  const base = await LocalImage.open(store, binding.ref);
+  try {
+    if (base.manifestDescriptor.digest !== binding.manifestDigest) {
+      throw new UpperBindingError('E_UPPER_BASE_MISMATCH', `${binding.ref} now names ${base.manifestDescriptor.digest}; the upper was made over ${binding.manifestDigest}`);
     }
+    const r = await withProgress('commit', opts, (onProgress) => commitUpper(store, upperDir, base, ref, onProgress));
+    printResult(
+      opts,
+      { ref, base: binding.ref, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, extents: r.summary.extentCount, dataBytes: r.summary.dataBytes, zeroBytes: r.summary.zeroBytes },
+      () => `committed ${upperDir} over ${binding.ref} as ${ref}: ${r.summary.extentCount} extents, layer ${r.layer.digest}`,
+    );
+  } finally {
+    await base.close();
   }
 }
