@@ -1,12 +1,9 @@
 #!/usr/bin/env node
 import sade from 'sade';
-import { createCommand, exportCommand, imagesCommand, inspectCommand, rmCommand, verifyCommand } from '../lib/cli/image-commands.js';
-import { commitCommand, serveCommand } from '../lib/cli/daemon-commands.js';
-import { mountCommand, umountCommand } from '../lib/cli/mount-commands.js';
-import { pullCommand, pushCommand } from '../lib/cli/registry-commands.js';
-import { runCommand } from '../lib/cli/run-command.js';
-import { cacheGcCommand, statusCommand, traceAttachCommand } from '../lib/cli/status-commands.js';
+import { lazyCommand } from '../lib/cli/run-command.js';
 
+// Commands load their modules when run: `lazybd create` need not load the registry client
+// or the metrics library, and every invocation (a daemon's start too) starts sooner.
 const prog = sade('lazybd')
   .version('0.1.0')
   .describe('Lazily-loaded block-device images over NBD')
@@ -26,13 +23,13 @@ prog
   .command('create <raw-image> <name:tag>')
   .describe('Create a one-layer image from a raw disk image (zero blocks become holes)')
   .option('--chunk-size', 'Verification/fetch chunk size in bytes (power of two, 4 KiB–16 MiB)', 65536)
-  .action(runCommand(createCommand));
+  .action(lazyCommand(() => import('../lib/cli/image-commands.js'), 'createCommand'));
 
-prog.command('inspect <name:tag>').describe('Show layers, sizes, extent and chunk counts, digests').action(runCommand(inspectCommand));
-prog.command('export <name:tag> <out.raw>').describe('Flatten the image to a sparse raw file').action(runCommand(exportCommand));
-prog.command('verify <name:tag>').describe('Check every chunk of every layer against its digest').action(runCommand(verifyCommand));
-prog.command('images').describe('List images in the local store').action(runCommand(imagesCommand));
-prog.command('rm <name:tag>').describe('Remove an image; blobs other images use stay').action(runCommand(rmCommand));
+prog.command('inspect <name:tag>').describe('Show layers, sizes, extent and chunk counts, digests').action(lazyCommand(() => import('../lib/cli/image-commands.js'), 'inspectCommand'));
+prog.command('export <name:tag> <out.raw>').describe('Flatten the image to a sparse raw file').action(lazyCommand(() => import('../lib/cli/image-commands.js'), 'exportCommand'));
+prog.command('verify <name:tag>').describe('Check every chunk of every layer against its digest').action(lazyCommand(() => import('../lib/cli/image-commands.js'), 'verifyCommand'));
+prog.command('images').describe('List images in the local store').action(lazyCommand(() => import('../lib/cli/image-commands.js'), 'imagesCommand'));
+prog.command('rm <name:tag>').describe('Remove an image; blobs other images use stay').action(lazyCommand(() => import('../lib/cli/image-commands.js'), 'rmCommand'));
 
 registryOptions(prog
   .command('serve <image>')
@@ -50,18 +47,18 @@ registryOptions(prog
   .option('--cache-dir', 'Chunk cache directory (default <store>/chunk-cache)')
   .option('--cache-size', 'Chunk cache limit, GiB', 10)
   .option('--io-timeout', 'Seconds before a read no source can serve fails with EIO', 30)
-  .action(runCommand(serveCommand));
+  .action(lazyCommand(() => import('../lib/cli/daemon-commands.js'), 'serveCommand'));
 
 prog
   .command('commit <upper-dir> <new-name:tag>')
   .describe('Turn an upper into a new top layer over its base image')
-  .action(runCommand(commitCommand));
+  .action(lazyCommand(() => import('../lib/cli/daemon-commands.js'), 'commitCommand'));
 
-registryOptions(prog.command('push <name:tag> <registry-ref>').describe('Push a local image to an OCI registry (skips blobs it has)')).action(runCommand(pushCommand));
+registryOptions(prog.command('push <name:tag> <registry-ref>').describe('Push a local image to an OCI registry (skips blobs it has)')).action(lazyCommand(() => import('../lib/cli/registry-commands.js'), 'pushCommand'));
 
 registryOptions(prog.command('pull <registry-ref> [name:tag]').describe('Pull manifest and layer indexes only (kilobytes); data comes on demand'))
   .option('--full', 'Also download every layer blob')
-  .action(runCommand(pullCommand));
+  .action(lazyCommand(() => import('../lib/cli/registry-commands.js'), 'pullCommand'));
 
 prog
   .command('mount <name:tag> <mountpoint>')
@@ -69,17 +66,17 @@ prog
   .option('--upper', 'Directory of the writable upper file (created if absent)')
   .option('--read-only', 'Mount read-only even with an upper')
   .option('--fstype', 'Filesystem type for mount -t (default: probed)')
-  .action(runCommand(mountCommand));
+  .action(lazyCommand(() => import('../lib/cli/mount-commands.js'), 'mountCommand'));
 
-prog.command('umount <mountpoint>').describe('Unmount and stop what lazybd mount started').action(runCommand(umountCommand));
+prog.command('umount <mountpoint>').describe('Unmount and stop what lazybd mount started').action(lazyCommand(() => import('../lib/cli/mount-commands.js'), 'umountCommand'));
 
-prog.command('status').describe('Running daemons: exports, bytes local vs total, sources, prefetch').action(runCommand(statusCommand));
-prog.command('trace attach <name:tag> <trace-file>').describe('Store a recorded start-up trace with an image (serve prefetches it first)').action(runCommand(traceAttachCommand));
+prog.command('status').describe('Running daemons: exports, bytes local vs total, sources, prefetch').action(lazyCommand(() => import('../lib/cli/status-commands.js'), 'statusCommand'));
+prog.command('trace attach <name:tag> <trace-file>').describe('Store a recorded start-up trace with an image (serve prefetches it first)').action(lazyCommand(() => import('../lib/cli/status-commands.js'), 'traceAttachCommand'));
 prog
   .command('cache gc')
   .describe('Remove cached chunks no stored image uses and corrupt ones; trim to --max-size')
   .option('--cache-dir', 'Chunk cache directory (default <store>/chunk-cache)')
   .option('--max-size', 'Trim the cache to this many GiB')
-  .action(runCommand(cacheGcCommand));
+  .action(lazyCommand(() => import('../lib/cli/status-commands.js'), 'cacheGcCommand'));
 
 prog.parse(process.argv);

@@ -21,6 +21,13 @@ export function runCommand<A extends unknown[]>(action: (...args: A) => Promise<
   };
 }
 
+/** `runCommand` for an action exported as `name` by a module imported only when the command runs. */
+export function lazyCommand<M extends Record<K, (...args: never[]) => Promise<void>>, K extends keyof M & string>(load: () => Promise<M>, name: K) {
+  return runCommand(async (...args: Parameters<M[K]>) => {
+    await (await load())[name](...args);
+  });
+}
+
 export function reportError(e: unknown, opts: GlobalOptions): number {
   const err = e as Error & { code?: string; exitStatus?: number };
   if (opts.json) process.stdout.write(JSON.stringify({ error: { code: err.code ?? 'E_INTERNAL', message: err.message } }) + '\n');
