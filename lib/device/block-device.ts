@@ -25,6 +25,11 @@ export interface BlockDevice {
   /** Safe to serve from several connections at once with consistent flush semantics. */
   readonly canMultiConn: boolean;
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Like `read`, but fills target[at, at+length): lets a front end read straight into
+   * its reply buffer. May throw instead of rejecting on a range outside the device.
+   */
+  readInto?(offset: number, length: number, target: Buffer, at: number): Promise<void>;
   write(offset: number, data: Buffer, fua: boolean): Promise<void>;
   flush(): Promise<void>;
   trim(offset: number, length: number, fua: boolean): Promise<void>;

@@ -15,17 +15,23 @@ export class ImageLower implements Lower {
   ) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
-    const pieces = this.index.resolve(offset, length);
-    if (pieces.length === 1 && pieces[0]!.kind !== 'data') return Buffer.alloc(length);
     const out = Buffer.allocUnsafe(length);
-    const reads: Promise<void>[] = [];
-    for (const p of pieces) {
-      const at = p.offset - offset;
-      if (p.kind === 'data') reads.push(this.layers[p.layer]!.readInto(p.physicalOffset, out, at, p.length));
-      else out.fill(0, at, at + p.length);
-    }
-    await Promise.all(reads);
+    await this.readInto(offset, length, out, 0);
     return out;
+  }
+
+  readInto(offset: number, length: number, target: Buffer, at: number): Promise<void> {
+    const index = this.index;
+    if (length === 0) return Promise.resolve();
+    const i = index.lookup(offset);
+    // Most reads lie in one segment: answer them without piece objects or Promise.all.
+    if (offset + length <= index.segmentEnd(i)) {
+      const layer = index.segmentLayer(i);
+      if (layer >= 0) return this.layers[layer]!.readInto(index.physicalOffset(i, offset), target, at, length);
+      target.fill(0, at, at + length);
+      return Promise.resolve();
+    }
+    return this.readPieces(offset, length, target, at);
   }
 
   status(offset: number, length: number): BlockStatusExtent[] {
@@ -46,5 +52,15 @@ export class ImageLower implements Lower {
       if (warm) warms.push(warm.call(this.layers[p.layer], p.physicalOffset, p.length));
     }
     await Promise.all(warms);
+  }
+
+  private async readPieces(offset: number, length: number, target: Buffer, at: number): Promise<void> {
+    const reads: Promise<void>[] = [];
+    for (const p of this.index.resolve(offset, length)) {
+      const to = at + p.offset - offset;
+      if (p.kind === 'data') reads.push(this.layers[p.layer]!.readInto(p.physicalOffset, target, to, p.length));
+      else target.fill(0, to, to + p.length);
+    }
+    await Promise.all(reads);
   }
 }

@@ -4,7 +4,7 @@ import type { Lower } from './lower.js';
 import { NotFastError } from './raw-file-device.js';
 import { UpperError } from './upper/errors.js';
 import { Owner } from './upper/extent-map.js';
-import type { FillFrom, Upper } from './upper/upper.js';
+import type { FillFrom, Upper, UpperRun } from './upper/upper.js';
 
 /** A write reached a device served read-only. Carries the NBD errno hint (lib/nbd/errno.ts). */
 export class ReadOnlyDeviceError extends LazybdError {
@@ -38,6 +38,7 @@ export class LayeredDevice implements BlockDevice {
   private readonly lower: Lower;
   private readonly upper: Upper | undefined;
   private readonly fill: FillFrom;
+  private readonly lowerInto: (offset: number, length: number, target: Buffer, at: number) => Promise<void>;
 
   constructor(options: LayeredDeviceOptions) {
     const { lower, upper } = options;
@@ -49,23 +50,29 @@ export class LayeredDevice implements BlockDevice {
     this.size = lower.size;
     this.readOnly = upper === undefined || options.readOnly === true;
     this.fill = (offset, length) => lower.read(offset, length);
+    this.lowerInto = lower.readInto
+      ? lower.readInto.bind(lower)
+      : (offset, length, target, at) => lower.read(offset, length).then((b) => void b.copy(target, at));
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    const upper = this.upper;
-    if (!upper) return this.lower.read(offset, length);
-    const runs = upper.runs(offset, length);
-    if (runs.length === 1 && runs[0]!.owner === Owner.None) return this.lower.read(offset, length);
     const out = Buffer.allocUnsafe(length);
+    await this.readInto(offset, length, out, 0);
+    return out;
+  }
+
+  readInto(offset: number, length: number, target: Buffer, at: number): Promise<void> {
+    const upper = this.upper;
+    if (!upper) return this.lowerInto(offset, length, target, at);
+    const runs = upper.runs(offset, length);
+    // One run is the common case: its read is the answer, no Promise.all.
+    if (runs.length === 1) return this.readRun(runs[0]!, target, at) ?? Promise.resolve();
     const reads: Promise<void>[] = [];
     for (const r of runs) {
-      const at = r.offset - offset;
-      if (r.owner === Owner.Data) reads.push(upper.readData(r.offset, r.length, out, at));
-      else if (r.owner === Owner.Zero) out.fill(0, at, at + r.length);
-      else reads.push(this.lower.read(r.offset, r.length).then((b) => void b.copy(out, at)));
+      const read = this.readRun(r, target, at + r.offset - offset);
+      if (read) reads.push(read);
     }
-    await Promise.all(reads);
-    return out;
+    return Promise.all(reads).then(() => undefined);
   }
 
   async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
@@ -132,6 +139,19 @@ export class LayeredDevice implements BlockDevice {
 
   async close(): Promise<void> {
     await this.upper?.close();
+  }
+
+  /** Fills target at `at` with run `r`; undefined when that took no I/O (a zero run). */
+  private readRun(r: UpperRun, target: Buffer, at: number): Promise<void> | undefined {
+    switch (r.owner) {
+      case Owner.None:
+        return this.lowerInto(r.offset, r.length, target, at);
+      case Owner.Data:
+        return this.upper!.readData(r.offset, r.length, target, at);
+      default:
+        target.fill(0, at, at + r.length);
+        return undefined;
+    }
   }
 
   private writable(): Upper {

@@ -1,3 +1,4 @@
+import { read as readCallback } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { RandomAccess } from '../format/random-access.js';
 
@@ -24,14 +25,23 @@ export class FileRandomAccess implements RandomAccess {
     return buf;
   }
 
-  /** Reads into a caller's buffer, so a device can assemble a reply without copies. */
-  async readInto(offset: number, target: Buffer, targetOffset: number, length: number): Promise<void> {
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(target, targetOffset + done, length - done, offset + done);
-      if (bytesRead === 0) throw new RangeError(`read [${offset}, ${offset + length}) past end of file (size ${this.size})`);
-      done += bytesRead;
-    }
+  /**
+   * Reads into a caller's buffer, so a device can assemble a reply without copies.
+   * Every served read of a local layer lands here: the callback API on the fd costs
+   * less per call than FileHandle.read (as raw-file-device.ts measured).
+   */
+  readInto(offset: number, target: Buffer, targetOffset: number, length: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const step = (done: number): void => {
+        if (done === length) return resolve();
+        readCallback(this.handle.fd, target, targetOffset + done, length - done, offset + done, (err, bytesRead) => {
+          if (err) return reject(err);
+          if (bytesRead === 0) return reject(new RangeError(`read [${offset}, ${offset + length}) past end of file (size ${this.size})`));
+          step(done + bytesRead);
+        });
+      };
+      step(0);
+    });
   }
 
   close(): Promise<void> {

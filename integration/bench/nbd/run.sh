@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# NBD server benchmark: the same fio jobs (nbd ioengine, unix socket) against
-# lazybd's server, `nbdkit file` and `qemu-nbd`, all exporting one raw file.
-# Jobs run back to back per server (lazybd, nbdkit, qemu-nbd) so load drift
-# hits all three alike; each run also reports the server's CPU time per I/O
-# (user+sys from /proc), which is far less sensitive to a busy machine than IOPS.
-# "lazybd-mem" serves the same image from RAM: the NBD server's own cost.
+# NBD serving benchmark: the same fio jobs (nbd ioengine, unix socket) against
+#   lazybd-image  `lazybd serve` of an image made by `lazybd create` from the raw file, with an
+#                 upper: reads go through upper map + merged index + layer blob, writes into the upper
+#   lazybd-raw    lazybd's NBD server over a RawFileDevice on the raw file
+#   lazybd-mem    the same server with the image in RAM: the NBD server's own cost
+#   nbdkit        `nbdkit file` on the raw file
+#   qemu-nbd      qemu-nbd on the raw file
+#   qemu-qcow2    qemu-nbd on a 3-deep qcow2 chain (base from the raw, two overlays with writes)
+# Jobs run back to back per server so load drift hits all alike; each run also reports
+# the server's CPU time per I/O (user+sys from /proc), far less sensitive to a busy
+# machine than IOPS. Writes land in the upper / top qcow2, so later rounds read some of them.
 # Usage: integration/bench/nbd/run.sh [seconds-per-job] [rounds]   (build with `npx tsc -p .` first)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -17,27 +22,41 @@ trap cleanup EXIT
 
 IMG=$DIR/disk.raw
 dd if=/dev/urandom of="$IMG" bs=1M count=256 status=none
-cat "$IMG" >/dev/null # warm the page cache
 
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), node $(node --version), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "export: 256 MiB raw file (page cache warm); fio ${RUNTIME}s per job, nbd ioengine over a unix socket; best of $ROUNDS round(s)"
+# lazybd image in a private store; the runtime dir keeps its socket/status files out of the user's.
+export LAZYBD_STORE=$DIR/store XDG_RUNTIME_DIR=$DIR/run
+mkdir -p "$XDG_RUNTIME_DIR"
+node dist/bin/lazybd.js create "$IMG" bench:v1 --json >/dev/null
 
-wait_socket() { for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1" >&2; exit 1; }
+# qcow2 chain: base <- mid <- top, each overlay holding 16 MiB of its own writes.
+qemu-img convert -q -f raw -O qcow2 "$IMG" "$DIR/base.qcow2"
+qemu-img create -q -f qcow2 -b "$DIR/base.qcow2" -F qcow2 "$DIR/mid.qcow2"
+qemu-io -f qcow2 -c 'write -P 0xa5 8M 16M' "$DIR/mid.qcow2" >/dev/null
+qemu-img create -q -f qcow2 -b "$DIR/mid.qcow2" -F qcow2 "$DIR/top.qcow2"
+qemu-io -f qcow2 -c 'write -P 0x5a 128M 16M' "$DIR/top.qcow2" >/dev/null
+cat "$IMG" "$LAZYBD_STORE"/blobs/sha256/* "$DIR"/*.qcow2 >/dev/null 2>&1 || true # warm the page cache
+
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB RAM, node $(node --version), $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "servers: $(nbdkit --version), $(qemu-nbd --version | head -1), $(fio --version)"
+echo "export: 256 MiB of random data (page cache warm); fio ${RUNTIME}s per job, nbd ioengine over a unix socket; best of $ROUNDS round(s)"
+
+wait_socket() { for _ in $(seq 400); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1" >&2; exit 1; }
 
 declare -A SOCK PID
-SERVERS=(lazybd lazybd-mem nbdkit qemu-nbd)
-SOCK[lazybd]=$DIR/lazybd.sock
-node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[lazybd]}" "" >/dev/null &
-PID[lazybd]=$!
-SOCK[lazybd-mem]=$DIR/lazybd-mem.sock
+SERVERS=(lazybd-image lazybd-raw lazybd-mem nbdkit qemu-nbd qemu-qcow2)
+for s in "${SERVERS[@]}"; do SOCK[$s]=$DIR/$s.sock; done
+node dist/bin/lazybd.js serve bench:v1 --socket "${SOCK[lazybd-image]}" --upper "$DIR/upper" --export bench --prefetch-rate 0 >/dev/null &
+PID[lazybd-image]=$!
+node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[lazybd-raw]}" "" >/dev/null &
+PID[lazybd-raw]=$!
 node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[lazybd-mem]}" "" --memory >/dev/null &
 PID[lazybd-mem]=$!
-SOCK[nbdkit]=$DIR/nbdkit.sock
 nbdkit --foreground --unix "${SOCK[nbdkit]}" file "$IMG" &
 PID[nbdkit]=$!
-SOCK[qemu-nbd]=$DIR/qemu.sock
 qemu-nbd --persistent --shared=8 --format=raw --cache=writeback --aio=threads --socket="${SOCK[qemu-nbd]}" "$IMG" &
 PID[qemu-nbd]=$!
+qemu-nbd --persistent --shared=8 --format=qcow2 --cache=writeback --aio=threads --socket="${SOCK[qemu-qcow2]}" "$DIR/top.qcow2" &
+PID[qemu-qcow2]=$!
 PIDS+=("${PID[@]}")
 for s in "${SERVERS[@]}"; do wait_socket "${SOCK[$s]}"; done
 
@@ -76,16 +95,28 @@ for _ in $(seq "$ROUNDS"); do
   done
 done
 
-printf '\n%-18s %-24s %-24s %-24s %-24s %9s %9s %9s\n' job "lazybd (cpu/io)" "lazybd-mem (cpu/io)" "nbdkit file (cpu/io)" "qemu-nbd (cpu/io)" vs-nbdkit vs-qemu mem-vs-nbdkit
+echo
+echo "absolute (IOPS, or MiB/s for seq), server CPU us per I/O in parentheses"
+printf '%-18s' job
+for s in "${SERVERS[@]}"; do printf ' %-21s' "$s"; done
+echo
+ratio() { bc -l <<<"$1/$2" | xargs printf '%.2f'; }
+declare -A V
 for job in "${JOBS[@]}"; do
-  line=$(printf '%-18s' "$job")
-  declare -A v
+  printf '%-18s' "$job"
   for s in "${SERVERS[@]}"; do
     read -r iops mib cpu <<<"${RESULT[$s,$job]}"
-    if [[ $job == seq* ]]; then v[$s]=$mib; cell="$mib MiB/s"; else v[$s]=$iops; cell="${iops%.*} IOPS"; fi
-    line+=$(printf ' %-24s' "$cell (${cpu%.*} us)")
+    if [[ $job == seq* ]]; then V[$s,$job]=$mib; cell="$mib"; else V[$s,$job]=$iops; cell="${iops%.*}"; fi
+    printf ' %-21s' "$cell ($cpu)"
   done
-  line+=$(printf ' %8.2fx %8.2fx %8.2fx' "$(bc -l <<<"${v[lazybd]}/${v[nbdkit]}")" "$(bc -l <<<"${v[lazybd]}/${v[qemu-nbd]}")" \
-    "$(bc -l <<<"${v[lazybd-mem]}/${v[nbdkit]}")")
-  echo "$line"
+  echo
+done
+echo
+echo "ratios (throughput; higher is better for lazybd)"
+printf '%-18s %12s %12s %12s %12s %14s %14s\n' job image/nbdkit image/qemu image/qcow2 raw/nbdkit raw/qemu-nbd mem/nbdkit
+for job in "${JOBS[@]}"; do
+  printf '%-18s %12s %12s %12s %12s %14s %14s\n' "$job" \
+    "$(ratio "${V[lazybd-image,$job]}" "${V[nbdkit,$job]}")" "$(ratio "${V[lazybd-image,$job]}" "${V[qemu-nbd,$job]}")" \
+    "$(ratio "${V[lazybd-image,$job]}" "${V[qemu-qcow2,$job]}")" "$(ratio "${V[lazybd-raw,$job]}" "${V[nbdkit,$job]}")" \
+    "$(ratio "${V[lazybd-raw,$job]}" "${V[qemu-nbd,$job]}")" "$(ratio "${V[lazybd-mem,$job]}" "${V[nbdkit,$job]}")"
 done
