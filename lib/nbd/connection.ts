@@ -99,14 +99,14 @@ export class NbdConnection implements FrameSink {
 
   // TransmissionHost
 
-  send(frame: Buffer): void {
+  send(frame: Buffer, written?: (frame: Buffer) => void): void {
     if (this.closed) return;
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       process.nextTick(this.uncork);
     }
-    this.socket.write(frame);
+    this.socket.write(frame, written && (() => written(frame)));
   }
 
   settled(cost: number): void {

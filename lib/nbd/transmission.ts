@@ -20,7 +20,8 @@ import * as frames from './server-frames.js';
 
 /** How the transmission phase talks back to its connection. */
 export interface TransmissionHost {
-  send(frame: Buffer): void;
+  /** `written(frame)` runs once the socket is done with the frame (written, or dropped on error). */
+  send(frame: Buffer, written?: (frame: Buffer) => void): void;
   /** A reply has been queued; `cost` is what `costOf` charged for the request. */
   settled(cost: number): void;
   disconnect(): void;
@@ -54,8 +55,24 @@ const SLAB_MAX_PIECE = 64 * 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabUsed = 0;
 
+/**
+ * Large replies reuse buffers once the socket has written them: a fresh 1 MiB buffer
+ * per read costs page faults and drives V8's external-memory GCs. Kept per power-of-two
+ * size, up to POOL_LIMIT bytes in all.
+ */
+const POOL_LIMIT = 32 * 1024 * 1024;
+const pool = new Map<number, ArrayBuffer[]>();
+let pooledBytes = 0;
+
+/** A buffer of exactly `length` bytes for a reply; large ones go back to the pool via `reuseReply` once written. */
 function replyBuffer(length: number): Buffer {
-  if (length > SLAB_MAX_PIECE) return Buffer.allocUnsafeSlow(length);
+  if (length > SLAB_MAX_PIECE) {
+    const capacity = 2 ** Math.ceil(Math.log2(length));
+    let memory = pool.get(capacity)?.pop();
+    if (memory) pooledBytes -= capacity;
+    else memory = new ArrayBuffer(capacity);
+    return Buffer.from(memory, 0, length);
+  }
   if (slabUsed + length > SLAB_SIZE) {
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
     slabUsed = 0;
@@ -64,6 +81,16 @@ function replyBuffer(length: number): Buffer {
   // 8-byte aligned pieces, so an odd-sized reply does not misalign the next one.
   slabUsed += (length + 7) & ~7;
   return piece;
+}
+
+/** Takes back a large reply buffer the socket is done with. */
+function reuseReply(reply: Buffer): void {
+  const memory = reply.buffer as ArrayBuffer;
+  if (pooledBytes + memory.byteLength > POOL_LIMIT) return;
+  let free = pool.get(memory.byteLength);
+  if (!free) pool.set(memory.byteLength, (free = []));
+  free.push(memory);
+  pooledBytes += memory.byteLength;
 }
 
 /**
@@ -186,7 +213,7 @@ export class Transmission {
     this.device.readInto!(r.offset, r.length, reply, header.length).then(
       () => {
         this.inFlight--;
-        this.host.send(reply);
+        this.host.send(reply, reply.length > SLAB_MAX_PIECE ? reuseReply : undefined);
         this.host.settled(costOf(r));
       },
       (err) => this.failed(r, err),
