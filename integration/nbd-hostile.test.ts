@@ -271,11 +271,19 @@ test('a client that stops reading replies stalls its own connection at the memor
   const s = await serve([{ name: 'x', size: 64 * MiB }], { maxBufferedBytes: 2 * MiB });
   let reads = 0;
   const device = s.devices.get('x')!;
+  // Count device reads by whichever path the server takes (readInto when the device has it).
   const read = device.read.bind(device);
   (device as { read: BlockDevice['read'] }).read = (offset, length) => {
     reads++;
     return read(offset, length);
   };
+  const readInto = device.readInto?.bind(device);
+  if (readInto) {
+    (device as { readInto: NonNullable<BlockDevice['readInto']> }).readInto = (offset, length, target, at) => {
+      reads++;
+      return readInto(offset, length, target, at);
+    };
+  }
   try {
     const c = await enter(s.socket, 'x');
     c.socket.pause(); // stop reading replies
