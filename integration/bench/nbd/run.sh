@@ -2,6 +2,8 @@
 # NBD serving benchmark: the same fio jobs (nbd ioengine, unix socket) against
 #   lazybd-image  `lazybd serve` of an image made by `lazybd create` from the raw file, with an
 #                 upper: reads go through upper map + merged index + layer blob, writes into the upper
+#   lazybd-tp1    the same with UV_THREADPOOL_SIZE=1: the cost of libuv thread-pool handoffs
+#                 (futex wake-ups, a contended queue lock) per file read, which dominate at 4 threads
 #   lazybd-raw    lazybd's NBD server over a RawFileDevice on the raw file
 #   lazybd-mem    the same server with the image in RAM: the NBD server's own cost
 #   nbdkit        `nbdkit file` on the raw file
@@ -43,10 +45,12 @@ echo "export: 256 MiB of random data (page cache warm); fio ${RUNTIME}s per job,
 wait_socket() { for _ in $(seq 400); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1" >&2; exit 1; }
 
 declare -A SOCK PID
-SERVERS=(lazybd-image lazybd-raw lazybd-mem nbdkit qemu-nbd qemu-qcow2)
+SERVERS=(lazybd-image lazybd-tp1 lazybd-raw lazybd-mem nbdkit qemu-nbd qemu-qcow2)
 for s in "${SERVERS[@]}"; do SOCK[$s]=$DIR/$s.sock; done
 node dist/bin/lazybd.js serve bench:v1 --socket "${SOCK[lazybd-image]}" --upper "$DIR/upper" --export bench --prefetch-rate 0 >/dev/null &
 PID[lazybd-image]=$!
+UV_THREADPOOL_SIZE=1 node dist/bin/lazybd.js serve bench:v1 --socket "${SOCK[lazybd-tp1]}" --upper "$DIR/upper-tp1" --export bench --prefetch-rate 0 >/dev/null &
+PID[lazybd-tp1]=$!
 node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[lazybd-raw]}" "" >/dev/null &
 PID[lazybd-raw]=$!
 node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[lazybd-mem]}" "" --memory >/dev/null &
@@ -113,10 +117,10 @@ for job in "${JOBS[@]}"; do
 done
 echo
 echo "ratios (throughput; higher is better for lazybd)"
-printf '%-18s %12s %12s %12s %12s %14s %14s\n' job image/nbdkit image/qemu image/qcow2 raw/nbdkit raw/qemu-nbd mem/nbdkit
+printf '%-18s %12s %12s %12s %12s %12s %14s %14s\n' job image/nbdkit image/qemu image/qcow2 tp1/nbdkit raw/nbdkit raw/qemu-nbd mem/nbdkit
 for job in "${JOBS[@]}"; do
-  printf '%-18s %12s %12s %12s %12s %14s %14s\n' "$job" \
+  printf '%-18s %12s %12s %12s %12s %12s %14s %14s\n' "$job" \
     "$(ratio "${V[lazybd-image,$job]}" "${V[nbdkit,$job]}")" "$(ratio "${V[lazybd-image,$job]}" "${V[qemu-nbd,$job]}")" \
-    "$(ratio "${V[lazybd-image,$job]}" "${V[qemu-qcow2,$job]}")" "$(ratio "${V[lazybd-raw,$job]}" "${V[nbdkit,$job]}")" \
+    "$(ratio "${V[lazybd-image,$job]}" "${V[qemu-qcow2,$job]}")" "$(ratio "${V[lazybd-tp1,$job]}" "${V[nbdkit,$job]}")" "$(ratio "${V[lazybd-raw,$job]}" "${V[nbdkit,$job]}")" \
     "$(ratio "${V[lazybd-raw,$job]}" "${V[qemu-nbd,$job]}")" "$(ratio "${V[lazybd-mem,$job]}" "${V[nbdkit,$job]}")"
 done
