@@ -35,7 +35,8 @@ async function withImage<T>(opts: GlobalOptions, input: string, fn: (image: Loca
   }
 }
 
-const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+/** Bytes as MiB with one decimal, for human output. */
+export const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 export async function createCommand(raw: string, input: string, opts: GlobalOptions & { 'chunk-size'?: number }): Promise<void> {
   const ref = localRef(input);

@@ -2,16 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readStatuses } from '../daemon/status-file.js';
 import { lockDir } from '../daemon/dir-lock.js';
-import { LayerReader } from '../format/layer-reader.js';
-import { MetaRandomAccess } from '../format/meta-random-access.js';
+import { openLayerFromMeta } from '../format/meta-random-access.js';
 import { attachTrace } from '../image/attach-trace.js';
 import { parseManifest } from '../oci/manifest.js';
 import { ChunkCache } from '../source/chunk-cache.js';
-import { localRef, openStore } from './image-commands.js';
+import { localRef, mib, openStore } from './image-commands.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
 
-const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 /** `lazybd status`: every running daemon's exports, how much of each is local, prefetch state. */
 export async function statusCommand(opts: GlobalOptions): Promise<void> {
@@ -72,7 +70,6 @@ export async function cacheGcCommand(opts: GlobalOptions & { 'cache-dir'?: strin
 
 /** The chunk digests (hex) a lazily pulled layer's stored metadata lists. */
 async function chunkDigestsOf(blobSize: number, meta: Buffer): Promise<string[]> {
-  const at = { offset: blobSize - meta.length, length: meta.length };
-  const reader = await LayerReader.open(new MetaRandomAccess(blobSize, at, meta), at);
+  const reader = await openLayerFromMeta(blobSize, meta);
   return Array.from({ length: reader.chunks.count }, (_, i) => reader.chunks.digest(i).toString('hex'));
 }

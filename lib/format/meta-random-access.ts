@@ -1,5 +1,5 @@
 import { MalformedLayerError } from './errors.js';
-import type { MetaLocation } from './layer-reader.js';
+import { LayerReader, type MetaLocation } from './layer-reader.js';
 import type { RandomAccess } from './random-access.js';
 
 /**
@@ -22,4 +22,10 @@ export class MetaRandomAccess implements RandomAccess {
     if (at < 0 || at + length > this.bytes.length) throw new RangeError(`[${offset}, ${offset + length}) is outside the layer metadata held locally`);
     return this.bytes.subarray(at, at + length);
   }
+}
+
+/** Opens a layer of which only the metadata tail (index, chunk table, trailer) is at hand. */
+export function openLayerFromMeta(blobSize: number, meta: Buffer): Promise<LayerReader> {
+  const location = { offset: blobSize - meta.length, length: meta.length };
+  return LayerReader.open(new MetaRandomAccess(blobSize, location, meta), location);
 }

@@ -2,7 +2,7 @@ import { LazybdError } from '../errors.js';
 import { LayerReader } from '../format/layer-reader.js';
 import { MEDIA_TYPE_LAYER } from '../format/layer-spec.js';
 import { MergedIndex } from '../format/merged-index.js';
-import { MetaRandomAccess } from '../format/meta-random-access.js';
+import { openLayerFromMeta } from '../format/meta-random-access.js';
 import type { Descriptor, ImageManifest } from '../oci/manifest.js';
 import type { LayerData } from '../source/layer-data.js';
 import type { OciStore } from '../store/oci-store.js';
@@ -66,8 +66,7 @@ export class LocalImage {
         }
         const meta = await store.readLayerMeta(d.digest);
         if (!meta) throw new LayerNotLocalError(ref, d.digest);
-        const location = { offset: d.size - meta.length, length: meta.length };
-        const reader = await LayerReader.open(new MetaRandomAccess(d.size, location, meta), location);
+        const reader = await openLayerFromMeta(d.size, meta);
         const data = options.remoteLayer?.(d, reader, layers.length, origin) ?? missingData(ref, d.digest);
         layers.push({ descriptor: d, reader, data, local: false });
       }

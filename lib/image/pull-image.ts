@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import { LazybdError } from '../errors.js';
-import { LayerReader, type MetaLocation } from '../format/layer-reader.js';
+import type { MetaLocation } from '../format/layer-reader.js';
 import { MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, TRAILER_SIZE } from '../format/layer-spec.js';
-import { MetaRandomAccess } from '../format/meta-random-access.js';
+import { openLayerFromMeta } from '../format/meta-random-access.js';
 import { decodeTrailer } from '../format/trailer.js';
 import { parseManifest, type Descriptor } from '../oci/manifest.js';
 import { formatReference, type RemoteReference } from '../oci/reference.js';
@@ -92,7 +92,7 @@ async function fetchLayerMeta(store: OciStore, client: RegistryClient, repositor
     extra = TRAILER_SIZE;
   }
   const bytes = await client.readBlobRange(repository, layer.digest, meta.offset, meta.length);
-  await LayerReader.open(new MetaRandomAccess(layer.size, meta, bytes), meta);
+  await openLayerFromMeta(layer.size, bytes);
   await store.putLayerMeta(layer.digest, bytes);
   return bytes.length + extra;
 }
