@@ -92,12 +92,19 @@ lazy('a lazily served image copies out byte-identical; only data chunks cross th
   const c = ctx;
   c.proxy.mode = 'pass';
   c.proxy.blobBytes = 0;
-  const { daemon, uri } = await serve(c, 'copy', ['--prefetch-rate', '0']);
+  const { daemon, uri } = await serve(c, 'copy', ['--prefetch-rate', '0', '--metrics', '127.0.0.1:0']);
   try {
     const out = join(c.dir, 'copy.raw');
     await run('nbdcopy', [uri, out]);
     assert.ok((await readFile(out)).equals(c.source), 'device differs from the source');
     assert.ok(c.proxy.blobBytes <= (8 << 20) + 2 * 65536 * 8 + 64 * 1024, `moved ${c.proxy.blobBytes} bytes for 8 MiB of data`);
+    // The Prometheus endpoint counts what just happened: NBD reads, registry bytes, cache misses.
+    const metricsUrl = /metrics at (http:\S+)/.exec(daemon.output())![1]!;
+    const metrics = await (await fetch(metricsUrl)).text();
+    const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? 0);
+    assert.ok(value(/lazybd_nbd_requests_total\{command="read",outcome="ok"\} (\d+)/) > 0, 'NBD reads counted');
+    assert.ok(value(/lazybd_source_bytes_total\{source="registry"\} (\d+)/) >= 8 << 20, 'registry bytes counted');
+    assert.ok(value(/lazybd_chunk_cache_misses_total (\d+)/) > 0, 'cache misses counted');
   } finally {
     await daemon.stop();
   }
