@@ -19,6 +19,11 @@ const registryOptions = (cmd: ReturnType<typeof prog.command>) =>
     .option('--tls-verify', 'Verify the registry TLS certificate (--no-tls-verify to skip)', true)
     .option('--ca-file', 'Extra CA certificate (PEM) for the registry');
 
+const supernodeOptions = (cmd: ReturnType<typeof prog.command>) =>
+  cmd
+    .option('--supernode', 'Datacenter supernode URL, asked before the registry (repeat for several: chunks spread by rendezvous hashing)')
+    .option('--token-file', 'File holding the bearer token for --supernode (mode 600)');
+
 prog
   .command('create <raw-image> <name:tag>')
   .describe('Create a one-layer image from a raw disk image (zero blocks become holes)')
@@ -31,7 +36,7 @@ prog.command('verify <name:tag>').describe('Check every chunk of every layer aga
 prog.command('images').describe('List images in the local store').action(lazyCommand(() => import('../lib/cli/image-commands.js'), 'imagesCommand'));
 prog.command('rm <name:tag>').describe('Remove an image; blobs other images use stay').action(lazyCommand(() => import('../lib/cli/image-commands.js'), 'rmCommand'));
 
-registryOptions(prog
+supernodeOptions(registryOptions(prog
   .command('serve <image>')
   .describe('Export images (name:tag or registry refs, pulled lazily) over NBD (unix socket by default); more images may follow the first'))
   .option('--upper', 'Directory of the writable upper file (created if absent)')
@@ -46,7 +51,7 @@ registryOptions(prog
   .option('--record-trace', 'Write the order of first chunk reads to FILE on exit')
   .option('--cache-dir', 'Chunk cache directory (default <store>/chunk-cache)')
   .option('--cache-size', 'Chunk cache limit, GiB', 10)
-  .option('--io-timeout', 'Seconds before a read no source can serve fails with EIO', 30)
+  .option('--io-timeout', 'Seconds before a read no source can serve fails with EIO', 30))
   .action(lazyCommand(() => import('../lib/cli/daemon-commands.js'), 'serveCommand'));
 
 prog
@@ -56,7 +61,7 @@ prog
 
 registryOptions(prog.command('push <name:tag> <registry-ref>').describe('Push a local image to an OCI registry (skips blobs it has)')).action(lazyCommand(() => import('../lib/cli/registry-commands.js'), 'pushCommand'));
 
-registryOptions(prog.command('pull <registry-ref> [name:tag]').describe('Pull manifest and layer indexes only (kilobytes); data comes on demand'))
+supernodeOptions(registryOptions(prog.command('pull <registry-ref> [name:tag]').describe('Pull manifest and layer indexes only (kilobytes); data comes on demand')))
   .option('--full', 'Also download every layer blob')
   .action(lazyCommand(() => import('../lib/cli/registry-commands.js'), 'pullCommand'));
 
@@ -78,5 +83,24 @@ prog
   .option('--cache-dir', 'Chunk cache directory (default <store>/chunk-cache)')
   .option('--max-size', 'Trim the cache to this many GiB')
   .action(lazyCommand(() => import('../lib/cli/status-commands.js'), 'cacheGcCommand'));
+
+registryOptions(prog
+  .command('supernode')
+  .describe('Run a datacenter supernode: a verified, chunk-aware pull-through cache of registries, with preheat'))
+  .option('--upstream', 'Registry HOST[:PORT] to front (repeat for several; nodes pick one with ?ns=)')
+  .option('--listen', 'HOST:PORT to listen on', '127.0.0.1:5100')
+  .option('--token-file', 'File of accepted bearer tokens, one per line (mode 600)')
+  .option('--cache-dir', 'Cache directory (default <store>/supernode)')
+  .option('--max-size', 'Cache limit, GiB', 100)
+  .option('--refetch-window', 'Seconds a fetched chunk is kept even past --max-size (fetched at most once per window; default: until evicted)')
+  .option('--manifest-ttl', 'Seconds a tag is served from the cache before asking the registry again', 30)
+  .option('--tls-cert', 'PEM certificate: serve https')
+  .option('--tls-key', 'PEM private key for --tls-cert')
+  .action(lazyCommand(() => import('../lib/cli/supernode-commands.js'), 'supernodeCommand'));
+
+supernodeOptions(prog.command('preheat <registry-ref>').describe('Fill the supernodes with every chunk of an image (trace first) ahead of a rollout'))
+  .option('--timeout', 'Seconds the preheat may take before it fails', 3600)
+  .option('--concurrency', 'Range requests in flight per supernode', 4)
+  .action(lazyCommand(() => import('../lib/cli/supernode-commands.js'), 'preheatCommand'));
 
 prog.parse(process.argv);

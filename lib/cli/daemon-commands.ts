@@ -3,7 +3,7 @@ import { Daemon } from '../daemon/daemon.js';
 import { LazySources } from '../daemon/lazy-sources.js';
 import { UpperBindingError, readBinding } from '../daemon/upper-binding.js';
 import { lockDir } from '../daemon/dir-lock.js';
-import { pullImage } from '../image/pull-image.js';
+import { pullImageFrom } from '../image/pull-image.js';
 import { formatReference, parseReference } from '../oci/reference.js';
 import { isRetryable } from '../registry/errors.js';
 import { ChunkCache } from '../source/chunk-cache.js';
@@ -15,13 +15,16 @@ import { LocalImage, isImageLocal } from '../image/local-image.js';
 import { UsageError, localRef, openStore } from './image-commands.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
+import { supernodeSet, warnFallback, type SupernodeClientOptions } from './supernode-options.js';
+import { parseHostPort } from './host-port.js';
+import type { SupernodeSet } from '../supernode/supernode-source.js';
 
 /** Modest by default: prefetch must never crowd out on-demand reads or a shared uplink. */
 const DEFAULT_PREFETCH_MBPS = 16;
 const DEFAULT_CACHE_GIB = 10;
 const DEFAULT_IO_TIMEOUT_S = 30;
 
-export interface ServeOptions extends RegistryOptions {
+export interface ServeOptions extends RegistryOptions, SupernodeClientOptions {
   _: string[];
   upper?: string;
   'read-only'?: boolean;
@@ -38,18 +41,13 @@ export interface ServeOptions extends RegistryOptions {
   'io-timeout'?: number;
 }
 
-function parseHostPort(flag: string, value: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value) ?? /^()()(\d+)$/.exec(value);
-  if (!m) throw new UsageError(`${flag} takes HOST:PORT or PORT, not ${value}`);
-  return { host: m[1] || m[2] || '127.0.0.1', port: Number(m[3]) };
-}
 
 /**
  * Store refs for the images to serve: local names as they are; registry refs are pulled
  * (metadata only) first, and when the registry cannot be reached an earlier pull is
  * served from what the store and cache hold.
  */
-async function resolveServeRefs(store: OciStore, inputs: string[], settings: RegistrySettings): Promise<string[]> {
+async function resolveServeRefs(store: OciStore, inputs: string[], settings: RegistrySettings, supernodes: SupernodeSet | undefined): Promise<string[]> {
   const refs: string[] = [];
   for (const input of inputs) {
     const parsed = parseReference(input);
@@ -60,7 +58,7 @@ async function resolveServeRefs(store: OciStore, inputs: string[], settings: Reg
     const ref = formatReference(parsed);
     const client = new RegistryClient({ ...settings, registry: parsed.registry });
     try {
-      await pullImage(store, client, parsed, ref, { plainHttp: settings.plainHttp });
+      await pullImageFrom(store, [...(supernodes?.clientsFor(parsed.registry) ?? []), client], parsed, ref, { plainHttp: settings.plainHttp, onFallback: warnFallback });
     } catch (e) {
       const known = (await store.list()).some((t) => t.ref === ref);
       if (!known || !isRetryable(e)) throw e;
@@ -83,7 +81,8 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
   if (Boolean(opts['tls-cert']) !== Boolean(opts['tls-key'])) throw new UsageError('--tls-cert and --tls-key go together');
   const store = await openStore(opts);
   const settings = await registrySettings(opts);
-  const refs = await resolveServeRefs(store, inputs, settings);
+  const supernodes = await supernodeSet(opts);
+  const refs = await resolveServeRefs(store, inputs, settings, supernodes);
   // Images whose blobs are all local need no cache: their daemons do not contend for it.
   let lazy: LazySources | undefined;
   let unlockCache = async () => undefined as void;
@@ -95,7 +94,10 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
       registry: settings,
       plainHttp: settings.plainHttp || undefined,
       ioTimeoutMs: Number(opts['io-timeout'] ?? DEFAULT_IO_TIMEOUT_S) * 1000,
+      supernodes,
     });
+  } else {
+    await supernodes?.close();
   }
   let daemon: Daemon;
   try {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
-import { pullImage } from '../image/pull-image.js';
+import { pullImageFrom } from '../image/pull-image.js';
 import { pushImage } from '../image/push-image.js';
 import { formatReference, parseReference, type RemoteReference } from '../oci/reference.js';
 import type { Credentials } from '../registry/auth-file.js';
@@ -8,6 +8,7 @@ import { RegistryClient, type RegistryClientOptions } from '../registry/registry
 import { UsageError, localRef, openStore } from './image-commands.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
+import { supernodeSet, warnFallback, type SupernodeClientOptions } from './supernode-options.js';
 
 export interface RegistryOptions extends GlobalOptions {
   'plain-http'?: boolean;
@@ -61,17 +62,20 @@ export async function pushCommand(input: string, target: string, opts: RegistryO
   }
 }
 
-export async function pullCommand(source: string, target: string | undefined, opts: RegistryOptions & { full?: boolean }): Promise<void> {
+export async function pullCommand(source: string, target: string | undefined, opts: RegistryOptions & SupernodeClientOptions & { full?: boolean }): Promise<void> {
   const remote = remoteRef(source);
   const ref = target ? localRef(target) : formatReference(remote);
   const client = await registryClient(remote, opts);
+  const supernodes = await supernodeSet(opts);
   try {
     const store = await openStore(opts);
+    const clients = [...(supernodes?.clientsFor(remote.registry) ?? []), client];
     const r = await withProgress('pull', opts, (onProgress) =>
-      pullImage(store, client, remote, ref, { full: opts.full, plainHttp: opts['plain-http'] === true, onProgress }),
+      pullImageFrom(store, clients, remote, ref, { full: opts.full, plainHttp: opts['plain-http'] === true, onProgress, onFallback: warnFallback }),
     );
     printResult(opts, r, () => `pulled ${source} as ${ref}: ${r.layers} layers (${r.layersComplete} complete locally), ${r.bytesFetched} bytes fetched`);
   } finally {
     await client.close();
+    await supernodes?.close();
   }
 }

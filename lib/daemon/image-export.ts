@@ -36,6 +36,8 @@ export class ImageExport {
     private readonly recorder: TraceRecorder | undefined,
     private readonly prefetchRate: number,
     private prefetchState: ExportStatus['prefetch']['state'],
+    /** Where missing chunks come from, for `lazybd status`. */
+    private readonly remoteSources: string[],
   ) {}
 
   static async open(store: OciStore, ref: string, options: ImageExportOptions = {}): Promise<ImageExport> {
@@ -59,7 +61,8 @@ export class ImageExport {
         prefetcher = new Prefetcher({ image: ref, layers: lazyLayers, rateBytesPerSec: options.prefetchRate, trace: (await storedTrace(store, image))?.entries });
         state = 'running';
       }
-      const exp = new ImageExport(image, device, upper, prefetcher, recorder, prefetcher ? options.prefetchRate! : 0, state);
+      const remote = [...(options.lazy?.options.supernodes?.members.map((m) => `supernode ${m.url}`) ?? []), `registry ${image.origin?.ref ?? '?'}`];
+      const exp = new ImageExport(image, device, upper, prefetcher, recorder, prefetcher ? options.prefetchRate! : 0, state, remote);
       prefetcher?.done.then(
         (outcome) => (exp.prefetchState = outcome === 'complete' ? 'done' : outcome === 'stopped' ? 'off' : 'failed'),
         () => (exp.prefetchState = 'failed'),
@@ -88,7 +91,7 @@ export class ImageExport {
     return {
       bytesLocal,
       bytesTotal,
-      sources: lazy ? ['cache', `registry ${this.image.origin?.ref ?? '?'}`] : ['local store'],
+      sources: lazy ? ['cache', ...this.remoteSources] : ['local store'],
       prefetch: { state: this.prefetchState, rateBytesPerSec: this.prefetchRate },
       writable: !this.device.readOnly,
     };

@@ -8,6 +8,7 @@ import { RegistryRangeSource } from '../registry/registry-range-source.js';
 import type { ChunkCache } from '../source/chunk-cache.js';
 import { LazyLayer } from '../source/lazy-layer.js';
 import { SourceChain } from '../source/source-chain.js';
+import type { SupernodeSet } from '../supernode/supernode-source.js';
 import { LazybdError } from '../errors.js';
 
 export interface LazySourcesOptions {
@@ -18,12 +19,14 @@ export interface LazySourcesOptions {
   plainHttp?: boolean;
   /** No source delivered within this → EIO for the read, naming chunk and sources. */
   ioTimeoutMs: number;
+  /** The datacenter's supernodes, asked before the registry. */
+  supernodes?: SupernodeSet;
 }
 
 /**
  * What a daemon needs to read lazily pulled layers: one chunk cache, one registry
  * client per registry host (connection pool and tokens shared by its images), and a
- * source chain per origin repository.
+ * source chain per origin repository: the supernodes (if any), then the registry.
  */
 export class LazySources {
   private readonly clients = new Map<string, RegistryClient>();
@@ -53,11 +56,14 @@ export class LazySources {
       client = new RegistryClient({ ...this.options.registry, registry: ref.registry, plainHttp: this.options.plainHttp ?? origin.plainHttp });
       this.clients.set(ref.registry, client);
     }
-    return new SourceChain({ sources: [new RegistryRangeSource(client, ref.repository)], ioTimeoutMs: this.options.ioTimeoutMs });
+    const registry = new RegistryRangeSource(client, ref.repository);
+    const supernode = this.options.supernodes?.source(ref.registry, ref.repository);
+    return new SourceChain({ sources: supernode ? [supernode, registry] : [registry], ioTimeoutMs: this.options.ioTimeoutMs });
   }
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.clients.values()].map((c) => c.close()));
+    await this.options.supernodes?.close();
     await this.options.cache.close();
   }
 }

@@ -43,6 +43,11 @@ export class ChunkTable {
     return b;
   }
 
+  /** The table as stored (layer-v1.md §Chunk table). */
+  get encoded(): Buffer {
+    return this.bytes;
+  }
+
   digest(i: number): Buffer {
     return this.bytes.subarray(i * CHUNK_ENTRY_SIZE, i * CHUNK_ENTRY_SIZE + 32);
   }

@@ -82,6 +82,28 @@ export async function pullImage(
   });
 }
 
+/**
+ * `pullImage` from the first of `clients` that can (supernodes, then the registry itself):
+ * a cache that is down or does not have the image only costs the time to find out.
+ */
+export async function pullImageFrom(
+  store: OciStore,
+  clients: readonly RegistryClient[],
+  remote: RemoteReference,
+  ref: string,
+  options: { full?: boolean; plainHttp?: boolean; onProgress?: Progress; onFallback?: (from: RegistryClient, err: Error) => void } = {},
+): Promise<PullResult> {
+  for (const [i, client] of clients.entries()) {
+    try {
+      return await pullImage(store, client, remote, ref, options);
+    } catch (e) {
+      if (i === clients.length - 1 || !(e instanceof LazybdError)) throw e;
+      options.onFallback?.(client, e);
+    }
+  }
+  throw new RangeError('pullImageFrom needs at least one client');
+}
+
 /** One Range read when the manifest says where the metadata is; the trailer first otherwise. */
 async function fetchLayerMeta(store: OciStore, client: RegistryClient, repository: string, layer: Descriptor): Promise<number> {
   let meta: MetaLocation | undefined = metaLocationOf(layer);

@@ -86,3 +86,56 @@ export const nbdRequestSeconds = new Histogram({
   buckets: latencyBuckets,
   registers: [metricsRegistry],
 });
+
+export const chunkFetchJoins = new Counter({
+  name: 'lazybd_chunk_fetch_joins_total',
+  help: 'Chunk reads that joined a fetch already in flight (single-flight) instead of starting one',
+  registers: [metricsRegistry],
+});
+
+/** `route`: manifest, blob, preheat, metrics, base, other; `status`: the HTTP status. */
+export const supernodeRequests = new Counter({
+  name: 'lazybd_supernode_requests_total',
+  help: 'Requests the supernode answered, by route and status',
+  labelNames: ['route', 'status'] as const,
+  registers: [metricsRegistry],
+});
+
+export const supernodeBytesServed = new Counter({
+  name: 'lazybd_supernode_bytes_served_total',
+  help: 'Body bytes the supernode sent to nodes, by what they were (manifest, blob)',
+  labelNames: ['route'] as const,
+  registers: [metricsRegistry],
+});
+
+export const supernodeUpstreamRequests = new Counter({
+  name: 'lazybd_supernode_upstream_requests_total',
+  help: 'Requests the supernode made to its upstream registries, by kind (manifest, range, blob, head, meta)',
+  labelNames: ['kind'] as const,
+  registers: [metricsRegistry],
+});
+
+export const supernodeStaleManifests = new Counter({
+  name: 'lazybd_supernode_stale_manifests_total',
+  help: 'Manifests served from the cache past their TTL because the registry could not be reached',
+  registers: [metricsRegistry],
+});
+
+export const preheatJobs = new Gauge({
+  name: 'lazybd_preheat_jobs',
+  help: 'Preheat jobs by state',
+  labelNames: ['state'] as const,
+  registers: [metricsRegistry],
+});
+
+export const preheatChunksDone = new Counter({
+  name: 'lazybd_preheat_chunks_done_total',
+  help: 'Chunks preheat jobs made local (already cached ones included)',
+  registers: [metricsRegistry],
+});
+
+export const preheatBytesDone = new Counter({
+  name: 'lazybd_preheat_bytes_done_total',
+  help: 'Bytes of the chunks preheat jobs made local (already cached ones included)',
+  registers: [metricsRegistry],
+});

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { findCredentials, type Credentials } from './auth-file.js';
 import { Authorizer, type Scope, type TokenGrant } from './authorizer.js';
 import { DeniedError, RegistryProtocolError, UnauthorizedError } from './errors.js';
@@ -31,6 +31,18 @@ export interface TransportOptions {
   /** Keep-alive connections per origin. Range reads for lazy loading run this many at once. */
   connections?: number;
   userAgent?: string;
+  /**
+   * Sent as `Authorization` on every request to the registry's own origin, instead of
+   * answering challenges: the supernode's bearer token.
+   */
+  authorization?: string;
+  /** Query parameters added to every request to the registry's own origin (a mirror's `ns`). */
+  query?: Record<string, string>;
+}
+
+/** Whether the environment names an HTTP(S) proxy: requests then go through undici's proxy agent, which honours NO_PROXY. */
+function proxyConfigured(): boolean {
+  return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((v) => process.env[v]);
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = { connectMs: 10_000, headersMs: 30_000, bodyMs: 30_000 };
@@ -70,14 +82,14 @@ const MAX_REDIRECTS = 5;
  */
 export class HttpTransport {
   readonly base: URL;
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly authorizer: Authorizer;
   private readonly userAgent: string;
 
   constructor(readonly options: TransportOptions) {
     this.base = new URL(`${options.plainHttp ? 'http' : 'https'}://${options.registry}`);
     const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-    this.agent = new Agent({
+    const agentOptions = {
       connections: options.connections ?? 16,
       headersTimeout: timeouts.headersMs,
       bodyTimeout: timeouts.bodyMs,
@@ -86,7 +98,8 @@ export class HttpTransport {
         ...(options.ca === undefined ? {} : { ca: options.ca }),
         rejectUnauthorized: !options.insecureSkipVerify,
       },
-    });
+    };
+    this.agent = proxyConfigured() ? new EnvHttpProxyAgent(agentOptions) : new Agent(agentOptions);
     this.userAgent = options.userAgent ?? 'lazybd';
     this.authorizer = new Authorizer({
       credentials: async () => options.credentials ?? (options.authFiles === false ? undefined : findCredentials(options.registry)),
@@ -99,10 +112,11 @@ export class HttpTransport {
     let retriedAuth = false;
     for (let hops = 0; ; ) {
       const own = url.origin === this.base.origin;
-      const authorization = own ? await this.authorizer.header(req.scopes) : undefined;
+      if (own) for (const [k, v] of Object.entries(this.options.query ?? {})) url.searchParams.set(k, v);
+      const authorization = own ? (this.options.authorization ?? (await this.authorizer.header(req.scopes))) : undefined;
       const res = await this.dispatch(url, req, authorization);
 
-      if (res.statusCode === 401 && own) {
+      if (res.statusCode === 401 && own && this.options.authorization === undefined) {
         const challenge = res.headers['www-authenticate'];
         const header = Array.isArray(challenge) ? challenge.join(', ') : challenge;
         if (retriedAuth || !(await this.authorizer.challenged(header, req.scopes, authorization))) {

@@ -14,6 +14,11 @@ export interface ChunkCacheOptions {
    * of a cached read). Default 512; raise it with the process's file limit (`ulimit -n`).
    */
   maxOpenFiles?: number;
+  /**
+   * A chunk stored less than this long ago is not evicted, even past `maxBytes`: so it is
+   * fetched at most once per window (the supernode's `--refetch-window`). Default 0.
+   */
+  refetchWindowMs?: number;
 }
 
 export interface CacheGcOptions {
@@ -41,6 +46,8 @@ export interface ChunkPin {
 interface Entry {
   size: number;
   used: number;
+  /** When the file was stored (ms since epoch; its mtime for files found on open). */
+  stored: number;
   /** The file hashed to its name in this process; until then it may be torn. */
   verified: boolean;
   /** A verification in progress; concurrent first reads share it. Resolves to the chunk or undefined (dropped). */
@@ -87,12 +94,13 @@ export class ChunkCache {
     readonly dir: string,
     private readonly maxBytes: number,
     maxOpenFiles: number,
+    private readonly refetchWindowMs: number,
   ) {
     this.files = new FileReadPool(maxOpenFiles, (hex) => this.path(hex));
   }
 
   static async open(dir: string, options: ChunkCacheOptions): Promise<ChunkCache> {
-    const cache = new ChunkCache(dir, options.maxBytes, options.maxOpenFiles ?? 512);
+    const cache = new ChunkCache(dir, options.maxBytes, options.maxOpenFiles ?? 512, options.refetchWindowMs ?? 0);
     await mkdir(join(dir, 'tmp'), { recursive: true });
     await cache.removeStaleTemp();
     const found: { hex: string; size: number; mtime: number }[] = [];
@@ -106,7 +114,7 @@ export class ChunkCache {
       }
     });
     found.sort((a, b) => a.mtime - b.mtime);
-    for (const f of found) cache.add(f.hex, { size: f.size, used: ++cache.clock, verified: false });
+    for (const f of found) cache.add(f.hex, { size: f.size, used: ++cache.clock, stored: f.mtime, verified: false });
     chunkCacheBytes.set(cache.bytes);
     return cache;
   }
@@ -261,7 +269,7 @@ export class ChunkCache {
       throw err;
     }
     if (this.entries.has(hex)) return;
-    this.add(hex, { size: data.length, used: ++this.clock, verified: true });
+    this.add(hex, { size: data.length, used: ++this.clock, stored: Date.now(), verified: true });
     this.evict(this.maxBytes);
     chunkCacheBytes.set(this.bytes);
   }
@@ -311,10 +319,21 @@ export class ChunkCache {
     this.bytes += entry.size;
   }
 
-  /** Evicts least recently used, unpinned chunks until at most `limit` bytes remain (or only pinned ones do). */
+  /**
+   * Evicts least recently used, unpinned chunks until at most `limit` bytes remain (or only
+   * pinned ones, and ones inside the refetch window, do).
+   */
   private evict(limit: number): void {
-    while (this.bytes > limit && this.lru.size > 0) {
+    const young = this.refetchWindowMs > 0 ? Date.now() - this.refetchWindowMs : -Infinity;
+    // Chunks still inside the window are moved behind the others, each at most once.
+    for (let skips = this.lru.size; this.bytes > limit && this.lru.size > 0; ) {
       const [hex, entry] = this.lru.entries().next().value!;
+      if (entry.stored > young) {
+        if (skips-- === 0) break;
+        this.lru.delete(hex);
+        this.lru.set(hex, entry);
+        continue;
+      }
       this.drop(hex, entry);
       chunkCacheEvictions.inc();
     }

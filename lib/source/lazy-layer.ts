@@ -1,5 +1,5 @@
 import type { ChunkTable } from '../format/chunk-table.js';
-import { chunkCacheHits, chunkCacheMisses } from '../metrics/metrics.js';
+import { chunkCacheHits, chunkCacheMisses, chunkFetchJoins } from '../metrics/metrics.js';
 import { ChunkBitset } from './chunk-bitset.js';
 import { ChunkDigestIndex } from './chunk-digest-index.js';
 import type { ChunkCache, ChunkPin } from './chunk-cache.js';
@@ -175,6 +175,7 @@ export class LazyLayer implements LayerData {
       if (!pending) return this.readPart(i, offset, target, at, length);
     }
     chunkCacheMisses.inc();
+    if (pending.readers++ > 0) chunkFetchJoins.inc();
     const chunk = await pending.data;
     chunk.copy(target, at, offset, offset + length);
   }
@@ -268,6 +269,8 @@ export class LazyLayer implements LayerData {
 
 /** A chunk being fetched: its verified bytes (for readers), then its landing in the cache (for warm/prefetch). */
 class InFlight {
+  /** Reads waiting for the bytes: all but the first joined the fetch. */
+  readers = 0;
   readonly data: Promise<Buffer>;
   readonly stored: Promise<void>;
   resolveData!: (chunk: Buffer) => void;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ChunkTable } from '../format/chunk-table.js';
 import { chunkVerifyFailures, sourceBytes, sourceFetchSeconds } from '../metrics/metrics.js';
-import type { BlobRangeSource } from './blob-range-source.js';
+import type { BlobRangeSource, ChunkRun } from './blob-range-source.js';
 import { sleep } from './abortable-sleep.js';
 import { ChunkUnavailableError, SourceResponseError } from './errors.js';
 import { stderrSourceLogger, type SourceLogger } from './source-logger.js';
@@ -95,7 +95,7 @@ export class SourceChain {
       let bytes: Buffer;
       const t0 = performance.now();
       try {
-        bytes = await this.attempt(source, blob, offset, length, deadline);
+        bytes = await this.attempt(source, blob, offset, length, { table, first, count }, deadline);
         sourceBytes.inc({ source: source.name }, bytes.length);
         if (bytes.length !== length) throw new SourceResponseError(`${bytes.length} bytes for a ${length}-byte range`);
         sourceFetchSeconds.observe({ source: source.name, outcome: 'ok' }, (performance.now() - t0) / 1000);
@@ -124,7 +124,8 @@ export class SourceChain {
   }
 
   /** One request, abandoned (not awaited) when its timer or the deadline fires, even if the source ignores the signal. */
-  private attempt(source: BlobRangeSource, blob: string, offset: number, length: number, deadline: AbortSignal): Promise<Buffer> {
+  private attempt(source: BlobRangeSource, blob: string, offset: number, length: number, run: ChunkRun, deadline: AbortSignal): Promise<Buffer> {
+    const timeoutMs = source.attemptTimeoutMs ?? this.attemptTimeoutMs;
     const controller = new AbortController();
     return new Promise<Buffer>((resolve, reject) => {
       const end = (err: unknown): void => {
@@ -135,10 +136,10 @@ export class SourceChain {
         controller.abort();
       };
       const onDeadline = (): void => end(deadline.reason);
-      const timer = setTimeout(() => end(new AttemptTimeout(`no answer within ${this.attemptTimeoutMs} ms`)), this.attemptTimeoutMs);
+      const timer = setTimeout(() => end(new AttemptTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
       deadline.addEventListener('abort', onDeadline, { once: true });
       try {
-        source.fetch(blob, offset, length, controller.signal).then(
+        source.fetch(blob, offset, length, controller.signal, run).then(
           (b) => {
             end(undefined);
             resolve(b);
