@@ -12,7 +12,8 @@ import { RegistryClient } from '../registry/registry-client.js';
 import { registrySettings, type RegistryOptions, type RegistrySettings } from './registry-commands.js';
 import { commitUpper } from '../image/commit-upper.js';
 import { LocalImage, isImageLocal } from '../image/local-image.js';
-import { UsageError, localRef, openStore } from './image-commands.js';
+import { localRef, openStore } from './image-commands.js';
+import { UsageError } from './usage-error.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
 

@@ -1,4 +1,3 @@
-import { LazybdError } from '../errors.js';
 import { createImageFromRaw } from '../image/create-image.js';
 import { exportRaw } from '../image/export-image.js';
 import { inspectImage } from '../image/inspect-image.js';
@@ -8,12 +7,7 @@ import { formatReference, parseReference } from '../oci/reference.js';
 import { OciStore, defaultStoreDir } from '../store/oci-store.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
-
-export class UsageError extends LazybdError {
-  constructor(message: string) {
-    super('E_USAGE', message, { exitStatus: 2 });
-  }
-}
+import { UsageError } from './usage-error.js';
 
 export function openStore(opts: GlobalOptions): Promise<OciStore> {
   return OciStore.open(opts.store ?? defaultStoreDir());

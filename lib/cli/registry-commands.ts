@@ -5,7 +5,8 @@ import { pushImage } from '../image/push-image.js';
 import { formatReference, parseReference, type RemoteReference } from '../oci/reference.js';
 import type { Credentials } from '../registry/auth-file.js';
 import { RegistryClient, type RegistryClientOptions } from '../registry/registry-client.js';
-import { UsageError, localRef, openStore } from './image-commands.js';
+import { localRef, openStore } from './image-commands.js';
+import { UsageError } from './usage-error.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
 
