@@ -14,35 +14,28 @@ import { commitUpper } from '../image/commit-upper.js';
 import { LocalImage, isImageLocal } from '../image/local-image.js';
 import { localRef, openStore } from './image-commands.js';
 import { UsageError } from './usage-error.js';
+import type { HostPort } from './option-kinds.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
-
-/** Modest by default: prefetch must never crowd out on-demand reads or a shared uplink. */
-const DEFAULT_PREFETCH_MBPS = 16;
-const DEFAULT_CACHE_GIB = 10;
-const DEFAULT_IO_TIMEOUT_S = 30;
 
 export interface ServeOptions extends RegistryOptions {
   _: string[];
   upper?: string;
   'read-only'?: boolean;
   socket?: string;
-  listen?: string;
+  listen?: HostPort;
   export?: string;
   'tls-cert'?: string;
   'tls-key'?: string;
-  metrics?: string;
-  'prefetch-rate'?: number;
+  metrics?: HostPort;
+  /** MB/s; the defaults of this and the next ones are in the command table. */
+  'prefetch-rate': number;
   'record-trace'?: string;
   'cache-dir'?: string;
-  'cache-size'?: number;
-  'io-timeout'?: number;
-}
-
-function parseHostPort(flag: string, value: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value) ?? /^()()(\d+)$/.exec(value);
-  if (!m) throw new UsageError(`${flag} takes HOST:PORT or PORT, not ${value}`);
-  return { host: m[1] || m[2] || '127.0.0.1', port: Number(m[3]) };
+  /** GiB */
+  'cache-size': number;
+  /** seconds */
+  'io-timeout': number;
 }
 
 /**
@@ -92,10 +85,10 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
     const cacheDir = opts['cache-dir'] ?? join(store.dir, 'chunk-cache');
     unlockCache = await lockDir(cacheDir, 'E_CACHE_IN_USE', 'chunk cache');
     lazy = new LazySources({
-      cache: await ChunkCache.open(cacheDir, { maxBytes: Number(opts['cache-size'] ?? DEFAULT_CACHE_GIB) * 2 ** 30 }),
+      cache: await ChunkCache.open(cacheDir, { maxBytes: opts['cache-size'] * 2 ** 30 }),
       registry: settings,
       plainHttp: settings.plainHttp || undefined,
-      ioTimeoutMs: Number(opts['io-timeout'] ?? DEFAULT_IO_TIMEOUT_S) * 1000,
+      ioTimeoutMs: opts['io-timeout'] * 1000,
     });
   }
   let daemon: Daemon;
@@ -107,13 +100,13 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
         exportName: opts.export,
         upperDir: opts.upper,
         readOnly: opts['read-only'],
-        prefetchRate: Number(opts['prefetch-rate'] ?? DEFAULT_PREFETCH_MBPS) * 1e6,
+        prefetchRate: opts['prefetch-rate'] * 1e6,
         traceFile: opts['record-trace'],
       })),
-      listen: opts.listen ? parseHostPort('--listen', opts.listen) : { socket: opts.socket },
+      listen: opts.listen ?? { socket: opts.socket },
       tls: opts['tls-cert'] ? { certFile: opts['tls-cert'], keyFile: opts['tls-key']! } : undefined,
       lazy,
-      metrics: opts.metrics ? parseHostPort('--metrics', opts.metrics) : undefined,
+      metrics: opts.metrics,
     });
   } catch (e) {
     await lazy?.close();
@@ -123,7 +116,7 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
   printResult(opts, { exports: daemon.uris, pid: process.pid, metricsPort: daemon.metricsPort }, () =>
     [
       ...daemon.uris.map((u) => `serving ${u.export} at ${u.uri}`),
-      ...(daemon.metricsPort ? [`metrics at http://${parseHostPort('--metrics', opts.metrics!).host}:${daemon.metricsPort}/metrics`] : []),
+      ...(daemon.metricsPort ? [`metrics at http://${opts.metrics!.host}:${daemon.metricsPort}/metrics`] : []),
       `attach with: nbdinfo '${daemon.uris[0]!.uri}'  |  qemu-img info '${daemon.uris[0]!.uri}'  |  lazybd mount ${refs[0]} <dir>`,
     ].join('\n'),
   );

@@ -32,10 +32,10 @@ async function withImage<T>(opts: GlobalOptions, input: string, fn: (image: Loca
 /** Bytes as MiB with one decimal, for human output. */
 export const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
-export async function createCommand(raw: string, input: string, opts: GlobalOptions & { 'chunk-size'?: number }): Promise<void> {
+export async function createCommand(raw: string, input: string, opts: GlobalOptions & { 'chunk-size': number }): Promise<void> {
   const ref = localRef(input);
   const store = await openStore(opts);
-  const chunkSize = opts['chunk-size'] === undefined ? undefined : Number(opts['chunk-size']);
+  const chunkSize = opts['chunk-size'];
   const r = await withProgress('create', opts, (onProgress) => createImageFromRaw(store, raw, ref, { chunkSize, onProgress }));
   printResult(
     opts,
