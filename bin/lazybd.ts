@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import '../lib/cli/require-node.js';
 import sade from 'sade';
 import { lazyCommand } from '../lib/cli/run-command.js';
 
