@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import '../lib/cli/require-node.js';
 import sade from 'sade';
 import type { OptionSpec } from '../lib/cli/command-spec.js';
 import { lazybdCli } from '../lib/cli/command-table.js';

@@ -11,6 +11,7 @@ import type { OciStore } from '../store/oci-store.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { registrySettings, type RegistryOptions, type RegistrySettings } from './registry-commands.js';
 import { commitUpper } from '../image/commit-upper.js';
+import { imageCreatedTime } from '../image/created-time.js';
 import { LocalImage, isImageLocal } from '../image/local-image.js';
 import { localRef, openStore } from './image-commands.js';
 import { UsageError } from './usage-error.js';
@@ -131,6 +132,7 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
 
 export async function commitCommand(upperDir: string, input: string, opts: GlobalOptions): Promise<void> {
   const ref = localRef(input);
+  const created = imageCreatedTime();
   const binding = await readBinding(upperDir);
   if (!binding) throw new UpperBindingError('E_UPPER_UNBOUND', `${upperDir} is not a lazybd upper (no base.json)`);
   const store = await openStore(opts);
@@ -139,7 +141,7 @@ export async function commitCommand(upperDir: string, input: string, opts: Globa
     if (base.manifestDescriptor.digest !== binding.manifestDigest) {
       throw new UpperBindingError('E_UPPER_BASE_MISMATCH', `${binding.ref} now names ${base.manifestDescriptor.digest}; the upper was made over ${binding.manifestDigest}`);
     }
-    const r = await withProgress('commit', opts, (onProgress) => commitUpper(store, upperDir, base, ref, onProgress));
+    const r = await withProgress('commit', opts, (onProgress) => commitUpper(store, upperDir, base, ref, { created, onProgress }));
     printResult(
       opts,
       { ref, base: binding.ref, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, extents: r.summary.extentCount, dataBytes: r.summary.dataBytes, zeroBytes: r.summary.zeroBytes },

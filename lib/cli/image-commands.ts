@@ -1,4 +1,5 @@
 import { createImageFromRaw } from '../image/create-image.js';
+import { imageCreatedTime } from '../image/created-time.js';
 import { exportRaw } from '../image/export-image.js';
 import { inspectImage } from '../image/inspect-image.js';
 import { LocalImage } from '../image/local-image.js';
@@ -34,9 +35,10 @@ export const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 export async function createCommand(raw: string, input: string, opts: GlobalOptions & { 'chunk-size': number }): Promise<void> {
   const ref = localRef(input);
+  const created = imageCreatedTime();
   const store = await openStore(opts);
   const chunkSize = opts['chunk-size'];
-  const r = await withProgress('create', opts, (onProgress) => createImageFromRaw(store, raw, ref, { chunkSize, onProgress }));
+  const r = await withProgress('create', opts, (onProgress) => createImageFromRaw(store, raw, ref, { created, chunkSize, onProgress }));
   printResult(
     opts,
     { ref, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, virtualSize: r.virtualSize, dataBytes: r.summary.dataBytes, extents: r.summary.extentCount, chunks: r.summary.chunkCount },
