@@ -5,9 +5,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { LayerReader } from '../lib/format/layer-reader.js';
+import { MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, TRAILER_SIZE } from '../lib/format/layer-spec.js';
+import { decodeTrailer } from '../lib/format/trailer.js';
+import { MEDIA_TYPE_OCI_MANIFEST } from '../lib/oci/manifest.js';
 import { OciStore } from '../lib/store/oci-store.js';
 import { lazybd, withTempDir } from './support/cli.js';
 import { requireTools } from './support/tools.js';
+import { modelDevice, recipeOf } from './vectors/recipes.js';
 
 const run = promisify(execFile);
 const sha = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
@@ -121,8 +126,8 @@ test('errors: missing image, bad chunk size, malformed layer each have a code an
     assert.not.match(missing.stderr, /at .*\.js/, 'no stack trace without --debug');
     await writeFile(join(dir, 'x.raw'), randomBytes(8192));
     const chunk = await lazybd(['create', join(dir, 'x.raw'), 'x:v1', '--chunk-size', '3000'], env);
-    assert.is(chunk.status, 1);
-    assert.match(chunk.stderr, /E_LAYER_WRITE/);
+    assert.is(chunk.status, 2, 'a bad chunk size is a usage error, caught before the layer is written');
+    assert.match(chunk.stderr, /--chunk-size .*not 3000 \(E_USAGE\)/);
     const { created } = await roundTrip(dir, 'm', 8192, (p) => writeFile(p, randomBytes(8192)));
     const blob = join(dir, 'store', 'blobs', 'sha256', created.layer.slice(7));
     const h = await open(blob, 'r+');
@@ -134,12 +139,118 @@ test('errors: missing image, bad chunk size, malformed layer each have a code an
   });
 });
 
+/** A created image as the store holds it: manifest and config digests, the config, the layer's chunk digests. */
+async function storedImage(storeDir: string, ref: string) {
+  const store = await OciStore.open(storeDir);
+  const { descriptor, manifest } = await store.resolve(ref);
+  const layer = manifest.layers[0]!;
+  const file = await store.openBlob(layer.digest);
+  const reader = await LayerReader.open(file).finally(() => file.close());
+  const chunks = Array.from({ length: reader.chunks.count }, (_, i) => reader.chunks.digest(i).toString('hex'));
+  const config = JSON.parse((await store.readBlob(manifest.config.digest)).toString('utf8')) as { created: string };
+  return { manifest: descriptor.digest, config: manifest.config.digest, created: config.created, annotations: manifest.annotations ?? {}, layer, chunks };
+}
+
+test('create is reproducible: one file into two stores gives one layer; with SOURCE_DATE_EPOCH one config and manifest', async () => {
+  await withTempDir(async (dir) => {
+    const raw = join(dir, 'in.raw');
+    await randomSparse(raw, 6 << 20, 12);
+    const create = async (store: string, ref: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) => {
+      const r = await lazybd(['create', raw, ref, '--json', ...extra], { LAZYBD_STORE: join(dir, store), SOURCE_DATE_EPOCH: '', ...env });
+      assert.is(r.status, 0, r.stderr);
+      return storedImage(join(dir, store), ref);
+    };
+    const t0 = Date.now();
+    const a = await create('s1', 'a:v1');
+    const b = await create('s2', 'b:v1');
+    assert.ok(Date.parse(a.created) >= t0 - 1000 && Date.parse(a.created) <= Date.now(), `without SOURCE_DATE_EPOCH created is now (${a.created})`);
+    assert.is(b.layer.digest, a.layer.digest, 'same input, same layer');
+    assert.equal(b.layer, a.layer, 'same descriptor, annotations included');
+    assert.ok(a.chunks.length > 1);
+    assert.equal(b.chunks, a.chunks, 'same chunk table');
+    assert.is(a.layer.annotations?.['org.lazybd.layer.uuid'], undefined, 'no uuid annotation since format 1.1');
+    // Options are input too: another chunk size, another layer (reproducibly so).
+    const c1 = await create('s1', 'c:v1', ['--chunk-size', '16384']);
+    const c2 = await create('s2', 'c:v1', ['--chunk-size', '16384']);
+    assert.is(c2.layer.digest, c1.layer.digest);
+    assert.is.not(c1.layer.digest, a.layer.digest);
+    const epoch = { SOURCE_DATE_EPOCH: '1700000000' };
+    const d = await create('s3', 'd:v1', [], epoch);
+    const e = await create('s4', 'e:v1', [], epoch);
+    assert.is(d.created, '2023-11-14T22:13:20.000Z');
+    assert.is(d.annotations['org.opencontainers.image.created'], d.created);
+    assert.is(d.layer.digest, a.layer.digest);
+    assert.is(e.config, d.config, 'same config');
+    assert.is(e.manifest, d.manifest, 'same manifest');
+    // In one store, a second tag of the same input adds no blob.
+    const blobs = async () => (await readdir(join(dir, 's3', 'blobs', 'sha256'))).sort();
+    const before = await blobs();
+    assert.is((await create('s3', 'again:v1', [], epoch)).manifest, d.manifest);
+    assert.equal(await blobs(), before);
+    const later = await create('s4', 'later:v1', [], { SOURCE_DATE_EPOCH: '1700000001' });
+    assert.is(later.layer.digest, d.layer.digest);
+    assert.is.not(later.manifest, d.manifest, 'another time, another manifest');
+  });
+});
+
+test('a malformed SOURCE_DATE_EPOCH: one clear line, exit 2, nothing written', async () => {
+  await withTempDir(async (dir) => {
+    const env = { LAZYBD_STORE: join(dir, 'store'), SOURCE_DATE_EPOCH: '2023-11-14' };
+    await writeFile(join(dir, 'x.raw'), randomBytes(8192));
+    for (const args of [['create', join(dir, 'x.raw'), 'x:v1'], ['commit', join(dir, 'no-upper'), 'x:v2']]) {
+      const r = await lazybd(args, env);
+      assert.is(r.status, 2, `${args[0]}: ${r.stderr}`);
+      assert.is(r.stderr, 'lazybd: SOURCE_DATE_EPOCH must be whole seconds since 1970-01-01 UTC, like `date +%s` prints (got "2023-11-14") (E_SOURCE_DATE_EPOCH)\n');
+    }
+    const images = await lazybd(['images', '--json'], { LAZYBD_STORE: env.LAZYBD_STORE });
+    assert.equal(JSON.parse(images.stdout), []);
+  });
+});
+
+test('a 1.0 layer with a random uuid (format-spec vector) still inspects, verifies and exports', async () => {
+  await withTempDir(async (dir) => {
+    const storeDir = join(dir, 'store');
+    const store = await OciStore.open(storeDir);
+    // The image as lazybd 0.x with format 1.0 stored it: config 1.0, uuid annotation.
+    const blob = await readFile('format-spec/vectors/v1.0-random-uuid.layer');
+    const trailer = decodeTrailer(blob.subarray(blob.length - TRAILER_SIZE));
+    assert.ok(!trailer.legacyUuid.equals(Buffer.alloc(16)), 'the vector carries a uuid');
+    const recipe = recipeOf('v1.0-random-uuid');
+    const layer = {
+      mediaType: MEDIA_TYPE_LAYER,
+      ...(await store.putBlob(blob)),
+      annotations: {
+        'org.lazybd.layer.meta.offset': String(trailer.indexOffset),
+        'org.lazybd.layer.meta.length': String(blob.length - trailer.indexOffset),
+        'org.lazybd.layer.meta.digest': `sha256:${trailer.metaDigest.toString('hex')}`,
+        'org.lazybd.layer.uuid': trailer.legacyUuid.toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'),
+      },
+    };
+    const config = await store.putBlob(Buffer.from(JSON.stringify({ formatVersion: '1.0', virtualSize: recipe.virtualSize, chunkSize: recipe.chunkSize, created: '2024-01-01T00:00:00.000Z' })));
+    const manifest = await store.putBlob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: { mediaType: MEDIA_TYPE_CONFIG, ...config }, layers: [layer] })));
+    await store.tag('old:v1', { mediaType: MEDIA_TYPE_OCI_MANIFEST, ...manifest });
+    const env = { LAZYBD_STORE: storeDir };
+    const inspect = await lazybd(['inspect', 'old:v1', '--json'], env);
+    assert.is(inspect.status, 0, inspect.stderr);
+    assert.is(JSON.parse(inspect.stdout).layers[0].digest, layer.digest);
+    const verify = await lazybd(['verify', 'old:v1'], env);
+    assert.is(verify.status, 0, verify.stderr);
+    const out = join(dir, 'old.out');
+    assert.is((await lazybd(['export', 'old:v1', out], env)).status, 0);
+    assert.ok((await readFile(out)).equals(modelDevice([recipe])), 'export matches the recipe');
+  });
+});
+
 test('concurrent creates into one store all land; rm keeps shared blobs and frees the rest', async () => {
   await withTempDir(async (dir) => {
     const env = { LAZYBD_STORE: join(dir, 'store') };
     const n = 6;
-    for (let i = 0; i < n; i++) await writeFile(join(dir, `c${i}.raw`), randomBytes(256 << 10));
-    const results = await Promise.all(Array.from({ length: n }, (_, i) => lazybd(['create', join(dir, `c${i}.raw`), `c${i}:v1`, '--json'], env)));
+    // Sharing on purpose, not by chance: one fixed time makes the six configs one blob, and
+    // c5 has c4's bytes, so both tags name one layer and one manifest.
+    const epoch = { ...env, SOURCE_DATE_EPOCH: '1700000000' };
+    for (let i = 0; i < n - 1; i++) await writeFile(join(dir, `c${i}.raw`), randomBytes(256 << 10));
+    await writeFile(join(dir, `c${n - 1}.raw`), await readFile(join(dir, `c${n - 2}.raw`)));
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => lazybd(['create', join(dir, `c${i}.raw`), `c${i}:v1`, '--json'], epoch)));
     results.forEach((r) => assert.is(r.status, 0, r.stderr));
     const images = JSON.parse((await lazybd(['images', '--json'], env)).stdout);
     assert.equal(images.map((i: { ref: string }) => i.ref).sort(), Array.from({ length: n }, (_, i) => `c${i}:v1`));
@@ -150,18 +261,40 @@ test('concurrent creates into one store all land; rm keeps shared blobs and free
     }
     const tmp = await readdir(join(dir, 'store', 'tmp'));
     assert.is(tmp.length, 0, 'no temp files left behind');
-    const before = (await readdir(join(dir, 'store', 'blobs', 'sha256'))).length;
+    // Which blobs rm may free follows from the manifests, not from a count: identical
+    // configs (or layers) of different images are one blob, and rm rightly keeps it.
+    const store = await OciStore.open(env.LAZYBD_STORE);
+    const refsOf = async (ref: string) => {
+      const { descriptor, manifest } = await store.resolve(ref);
+      return [descriptor.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+    };
+    const c1 = new Set(await refsOf('c1:v1'));
+    const others = new Set<string>();
+    for (let i = 0; i < n; i++) if (i !== 1) for (const d of await refsOf(`c${i}:v1`)) others.add(d);
+    const onlyC1 = [...c1].filter((d) => !others.has(d));
+    // c1's random input makes its layer (and so its manifest) its own; its config is everyone's.
+    assert.ok(onlyC1.length >= 2, 'c1 has blobs of its own');
+    assert.ok(others.has((await store.resolve('c1:v1')).manifest.config.digest), 'c1 shares its config');
+    assert.is((await store.resolve('c5:v1')).descriptor.digest, (await store.resolve('c4:v1')).descriptor.digest, 'c4 and c5 share everything');
+    const stored = async () => new Set((await readdir(join(dir, 'store', 'blobs', 'sha256'))).map((h) => `sha256:${h}`));
+    const before = await stored();
+    for (const d of [...c1, ...others]) assert.ok(before.has(d), `${d} stored before rm`);
     const rm = await lazybd(['rm', 'c1:v1', '--json'], env);
     assert.is(rm.status, 0, rm.stderr);
-    const after = (await readdir(join(dir, 'store', 'blobs', 'sha256'))).length;
-    assert.is(before - after, 3, 'manifest, config and layer of c1 removed');
+    const after = await stored();
+    for (const d of onlyC1) assert.not.ok(after.has(d), `${d}, used only by c1, freed`);
+    for (const d of others) assert.ok(after.has(d), `${d}, used by another image, kept`);
+    assert.is(before.size - after.size, onlyC1.length, 'nothing but c1\'s own blobs freed');
     assert.is((await lazybd(['verify', 'c0:v1'], env)).status, 0);
     // A second tag on c0's manifest: removing c0 must keep every blob the alias uses.
-    const store = await OciStore.open(env.LAZYBD_STORE);
     await store.tag('alias:v1', (await store.resolve('c0:v1')).descriptor);
     assert.is((await lazybd(['rm', 'c0:v1'], env)).status, 0);
-    assert.is((await readdir(join(dir, 'store', 'blobs', 'sha256'))).length, after);
+    assert.equal(await stored(), after);
     assert.is((await lazybd(['verify', 'alias:v1'], env)).status, 0);
+    // c5 is c4 blob for blob: removing it frees nothing and c4 stays whole.
+    assert.is((await lazybd(['rm', 'c5:v1'], env)).status, 0);
+    assert.equal(await stored(), after);
+    assert.is((await lazybd(['verify', 'c4:v1'], env)).status, 0);
   });
 });
 

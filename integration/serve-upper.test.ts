@@ -347,4 +347,45 @@ assert h.pread(4096, 640 << 10) == base[(640 << 10):(644 << 10)]
   });
 });
 
+test('commit: the same upper contents over the same base give the same layer, whatever the write history', async () => {
+  if (!(await requireTools('nbdsh'))) return;
+  await withImage(async (dir, env) => {
+    const once = `
+h.pwrite(bytes([7]) * (192 << 10), 2 << 20)
+h.pwrite(bytes([9]) * 4096, (5 << 20) + 4096)
+h.zero(256 << 10, 8 << 20)
+h.trim(64 << 10, 128 << 10)`;
+    // The same end state by another road: pieces out of order, overwritten data, split zeroing.
+    const roundabout = `
+h.pwrite(bytes([3]) * 4096, (5 << 20) + 4096)
+h.pwrite(bytes([7]) * (64 << 10), (2 << 20) + (128 << 10))
+h.pwrite(bytes([7]) * (64 << 10), 2 << 20)
+h.pwrite(bytes([5]) * (64 << 10), 128 << 10)
+h.zero(128 << 10, (8 << 20) + (128 << 10))
+h.pwrite(bytes([9]) * 4096, (5 << 20) + 4096)
+h.trim(64 << 10, 128 << 10)
+h.zero(128 << 10, 8 << 20)
+h.pwrite(bytes([7]) * (64 << 10), (2 << 20) + (64 << 10))`;
+    const oneByteOff = once.replace('bytes([9])', 'bytes([8])');
+    const commits = [];
+    for (const [i, writes] of [once, roundabout, oneByteOff].entries()) {
+      const upper = join(dir, `upper${i}`);
+      const s = await serve(env, ['a:v1', '--upper', upper, '--socket', join(dir, `r${i}.sock`)]);
+      try {
+        await nbdsh(`${prelude}\nh = connect("${s.uri()}")${writes}\nh.flush()\n`);
+      } finally {
+        await s.proc.stop();
+      }
+      const c = await lazybd(['commit', upper, `a:c${i}`, '--json'], { ...env, SOURCE_DATE_EPOCH: '1700000000' });
+      assert.is(c.status, 0, c.stderr);
+      commits.push(JSON.parse(c.stdout) as { layer: string; manifest: string; dataBytes: number });
+    }
+    const [a, b, c] = commits as [(typeof commits)[0], (typeof commits)[0], (typeof commits)[0]];
+    assert.ok(a.dataBytes >= 196 << 10, 'the writes are in the layer');
+    assert.is(b.layer, a.layer, 'same contents, same layer');
+    assert.is(b.manifest, a.manifest, 'same layers and SOURCE_DATE_EPOCH, same manifest');
+    assert.is.not(c.layer, a.layer, 'one byte different, another layer');
+  });
+});
+
 test.run();

@@ -205,14 +205,14 @@ sn('preheat, then the registry goes away: a new node still starts and reads the 
   if (!ctx) return;
   const c = ctx;
   const s = await supernode(c, 'preheated');
-  const pre = await lazybd(['preheat', c.remote, '--plain-http', '--supernode', s.url, '--token-file', c.tokenFile, '--json']);
+  const pre = await lazybd(['preheat', c.remote, '--supernode', s.url, '--token-file', c.tokenFile, '--json']);
   assert.is(pre.status, 0, pre.stderr);
   const lines = pre.stdout.trim().split('\n').map((l) => JSON.parse(l) as { progress?: { bytes: { done: number; total: number } }; done?: boolean; chunks?: number });
   assert.ok(lines.some((l) => l.progress), 'progress lines on a pipe');
   const last = lines[lines.length - 1]!;
   assert.ok(last.done && last.chunks === 4 * RUN / CHUNK, `all ${4 * RUN / CHUNK} chunks: ${JSON.stringify(last)}`);
   // Again: nothing left to fetch, done at once.
-  const again = await lazybd(['preheat', c.remote, '--plain-http', '--supernode', s.url, '--token-file', c.tokenFile, '--json']);
+  const again = await lazybd(['preheat', c.remote, '--supernode', s.url, '--token-file', c.tokenFile, '--json']);
   assert.is(again.status, 0, again.stderr);
   assert.is((JSON.parse(again.stdout.trim().split('\n').pop()!) as { fetched: number }).fetched, 0, 'a second preheat fetches nothing');
 
@@ -302,7 +302,7 @@ sn('two supernodes share the chunks by rendezvous hashing; preheat fills each wi
   const s2 = await supernode(c, 'pair2');
   const urls = [s1.url, s2.url];
   const before = c.proxy.blobBytes;
-  const pre = await lazybd(['preheat', c.remote, '--plain-http', '--supernode', s1.url, '--supernode', s2.url, '--token-file', c.tokenFile, '--json']);
+  const pre = await lazybd(['preheat', c.remote, '--supernode', s1.url, '--supernode', s2.url, '--token-file', c.tokenFile, '--json']);
   assert.is(pre.status, 0, pre.stderr);
   const data = 4 * RUN;
   const fetched = [await s1.metric('lazybd_preheat_bytes_done_total'), await s2.metric('lazybd_preheat_bytes_done_total')];
@@ -373,7 +373,7 @@ sn('preheat of an image the registry does not have fails with a coded error nami
   if (!ctx) return;
   const c = ctx;
   const s = await supernode(c, 'missing');
-  const r = await lazybd(['preheat', `${c.proxy.host}/fleet/disk:nope`, '--plain-http', '--supernode', s.url, '--token-file', c.tokenFile]);
+  const r = await lazybd(['preheat', `${c.proxy.host}/fleet/disk:nope`, '--supernode', s.url, '--token-file', c.tokenFile]);
   assert.is(r.status, 4, r.stderr);
   assert.match(r.stderr, /preheat of .*disk:nope failed.*E_PREHEAT_FAILED/);
 });

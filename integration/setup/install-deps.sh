@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what lazybd's tests drive, from Debian's packages (run as root on Debian 12).
 set -euo pipefail
+bash "$(dirname "${BASH_SOURCE[0]}")/check-node.sh"
 packages=(
   libnbd-bin python3-libnbd   # nbdinfo nbdcopy nbdfuse nbdsh
   qemu-utils                  # qemu-img qemu-io qemu-nbd

@@ -11,10 +11,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built `lazybd` CLI to completion; never throws on a non-zero status. */
-export function lazybd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/** Runs the built `lazybd` CLI to completion (killed after `timeoutMs`, if given); never throws on a non-zero status. */
+export function lazybd(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs?: number): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [LAZYBD_BIN, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [LAZYBD_BIN, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: timeoutMs }, (err, stdout, stderr) => {
       resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });

@@ -1,12 +1,15 @@
 // Regenerates format-spec/vectors/ from the recipes: `node dist/integration/vectors/make-vectors.js`.
 // Only run this when the format changes on purpose; the test suite checks the committed files.
-import { writeFile } from 'node:fs/promises';
+// Legacy layers (LEGACY_LAYERS) are read from the directory, never rewritten.
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BufferRandomAccess, type ByteSink } from '../../lib/format/random-access.js';
 import { LayerReader } from '../../lib/format/layer-reader.js';
-import { LAYERS, STACKS, modelDevice, sha256, writeRecipe } from './recipes.js';
+import { VERSION_MAJOR, VERSION_MINOR } from '../../lib/format/layer-spec.js';
+import { LAYERS, LEGACY_LAYERS, STACKS, modelDevice, recipeOf, sha256, writeRecipe } from './recipes.js';
 import { MALFORMED } from './malformed.js';
 
+const version = `${VERSION_MAJOR}.${VERSION_MINOR}`;
 const dir = join(process.argv[2] ?? 'format-spec/vectors');
 const blobs = new Map<string, Buffer>();
 for (const recipe of LAYERS) {
@@ -18,8 +21,13 @@ for (const recipe of LAYERS) {
   blobs.set(recipe.name, blob);
   await writeFile(join(dir, `${recipe.name}.layer`), blob);
 }
+for (const legacy of LEGACY_LAYERS) {
+  const blob = await readFile(join(dir, `${legacy.name}.layer`));
+  await (await LayerReader.open(new BufferRandomAccess(blob))).checkHeader();
+  blobs.set(legacy.name, blob);
+}
 const stacks = STACKS.map((s) => {
-  const device = modelDevice(s.layers.map((n) => LAYERS.find((l) => l.name === n)!));
+  const device = modelDevice(s.layers.map(recipeOf));
   return { name: s.name, layers: s.layers.map((n) => `${n}.layer`), reads: s.reads.map(([offset, length]) => ({ offset, length, sha256: sha256(device.subarray(offset, offset + length)) })) };
 });
 const malformed = [];
@@ -27,6 +35,9 @@ for (const m of MALFORMED) {
   await writeFile(join(dir, `${m.name}.layer`), m.make(blobs));
   malformed.push({ file: `${m.name}.layer`, error: m.error });
 }
-const layers = LAYERS.map((l) => ({ file: `${l.name}.layer`, sha256: sha256(blobs.get(l.name)!) }));
-await writeFile(join(dir, 'vectors.json'), JSON.stringify({ formatVersion: '1.0', layers, stacks, malformed }, null, 2) + '\n');
-console.log(`wrote ${layers.length} layers, ${stacks.length} stacks, ${malformed.length} malformed blobs to ${dir}`);
+const layers = [
+  ...LAYERS.map((l) => ({ file: `${l.name}.layer`, formatVersion: version, sha256: sha256(blobs.get(l.name)!) })),
+  ...LEGACY_LAYERS.map((l) => ({ file: `${l.name}.layer`, formatVersion: l.formatVersion, sha256: sha256(blobs.get(l.name)!) })),
+];
+await writeFile(join(dir, 'vectors.json'), JSON.stringify({ formatVersion: version, layers, stacks, malformed }, null, 2) + '\n');
+console.log(`wrote ${LAYERS.length} layers (${LEGACY_LAYERS.length} legacy kept), ${stacks.length} stacks, ${malformed.length} malformed blobs to ${dir}`);

@@ -57,11 +57,28 @@ export const LAYERS: LayerRecipe[] = [
   },
 ];
 
+/**
+ * Layers an older writer made, committed as blobs because no writer of today can make them:
+ * make-vectors lists them but never rewrites them. Their contents follow `recipe`.
+ * v1.0-random-uuid.layer: the 1.0 writer (commit 163cd6e) on the mixed-kinds recipe, with a
+ * random uuid in header and trailer, as every 1.0 layer has.
+ */
+export const LEGACY_LAYERS: { name: string; formatVersion: string; recipe: string }[] = [{ name: 'v1.0-random-uuid', formatVersion: '1.0', recipe: 'mixed-kinds' }];
+
+/** The recipe a vector layer (current or legacy) follows. */
+export function recipeOf(name: string): LayerRecipe {
+  const recipe = LEGACY_LAYERS.find((l) => l.name === name)?.recipe ?? name;
+  const found = LAYERS.find((l) => l.name === recipe);
+  if (!found) throw new Error(`no vector layer ${name}`);
+  return found;
+}
+
 export const STACKS: StackRecipe[] = [
   { name: 'single-extent', layers: ['single-extent'], reads: [[0, 65536], [8192, 4096], [8000, 600], [20480, 1]] },
   { name: 'mixed-kinds', layers: ['mixed-kinds'], reads: [[0, 1 << 20], [1000, 100], [131072 + 4000, 2000], [1048575, 1]] },
   { name: 'odd-size-tail', layers: ['odd-size-tail'], reads: [[0, 10_000], [9900, 100], [9999, 1]] },
   { name: 'two-layers', layers: ['mixed-kinds', 'top-of-stack'], reads: [[0, 1 << 20], [0, 8192], [131072, 8192], [4000, 3000]] },
+  { name: 'v1.0-under-v1.1', layers: ['v1.0-random-uuid', 'top-of-stack'], reads: [[0, 1 << 20], [0, 8192], [131072, 8192], [4000, 3000]] },
 ];
 
 /** Deterministic, position-dependent bytes, so a misplaced byte never looks right. */
@@ -72,7 +89,7 @@ export function pattern(seed: number, length: number): Buffer {
 }
 
 export async function writeRecipe(recipe: LayerRecipe, sink: ByteSink): Promise<void> {
-  const w = new LayerWriter(sink, { virtualSize: recipe.virtualSize, chunkSize: recipe.chunkSize, uuid: Buffer.from(createHash('sha256').update(recipe.name).digest().subarray(0, 16)) });
+  const w = new LayerWriter(sink, { virtualSize: recipe.virtualSize, chunkSize: recipe.chunkSize });
   for (const e of recipe.extents) {
     if (e.kind === 'data') await w.addData(e.offset, pattern(e.seed, e.length));
     else w.addZero(e.offset, e.length);

@@ -3,13 +3,15 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LayerReader } from '../../lib/format/layer-reader.js';
+import { TRAILER_SIZE, VERSION_MAJOR, VERSION_MINOR } from '../../lib/format/layer-spec.js';
 import { MergedIndex } from '../../lib/format/merged-index.js';
 import { BufferRandomAccess, type ByteSink } from '../../lib/format/random-access.js';
 import { LAYERS, sha256, writeRecipe } from './recipes.js';
 
 const dir = 'format-spec/vectors';
 interface Vectors {
-  layers: { file: string; sha256: string }[];
+  formatVersion: string;
+  layers: { file: string; formatVersion: string; sha256: string }[];
   stacks: { name: string; layers: string[]; reads: { offset: number; length: number; sha256: string }[] }[];
   malformed: { file: string; error: string }[];
 }
@@ -24,6 +26,24 @@ test('the writer still produces the committed vector blobs byte for byte', async
     const expected = vectors.layers.find((l) => l.file === `${recipe.name}.layer`)!;
     assert.is(sha256(Buffer.concat(parts)), expected.sha256, recipe.name);
     assert.is(sha256(await load(expected.file)), expected.sha256, `${recipe.name} on disk`);
+  }
+});
+
+test('every layer vector: its digest, its version; 1.1 layers hold zero in the old uuid fields, the 1.0 one a random uuid', async () => {
+  assert.is(vectors.formatVersion, `${VERSION_MAJOR}.${VERSION_MINOR}`, 'vectors made by the current writer');
+  const versions = new Set(vectors.layers.map((l) => l.formatVersion));
+  assert.ok(versions.has('1.0') && versions.has(vectors.formatVersion), 'a 1.0 layer is among the vectors');
+  for (const l of vectors.layers) {
+    const blob = await load(l.file);
+    assert.is(sha256(blob), l.sha256, l.file);
+    const trailer = blob.subarray(blob.length - TRAILER_SIZE);
+    const minor = Number(l.formatVersion.split('.')[1]);
+    assert.is(blob.readUInt16LE(10), minor, `${l.file} header minor version`);
+    assert.is(trailer.readUInt16LE(10), minor, `${l.file} trailer minor version`);
+    const headerUuid = blob.subarray(32, 48);
+    assert.ok(headerUuid.equals(trailer.subarray(112, 128)), `${l.file}: header and trailer uuid fields agree`);
+    assert.is(headerUuid.equals(Buffer.alloc(16)), minor >= 1, `${l.file}: uuid field zero exactly from 1.1 on`);
+    await (await LayerReader.open(new BufferRandomAccess(blob))).checkHeader();
   }
 });
 

@@ -11,36 +11,35 @@ import type { OciStore } from '../store/oci-store.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { registrySettings, type RegistryOptions, type RegistrySettings } from './registry-commands.js';
 import { commitUpper } from '../image/commit-upper.js';
+import { imageCreatedTime } from '../image/created-time.js';
 import { LocalImage, isImageLocal } from '../image/local-image.js';
-import { UsageError, localRef, openStore } from './image-commands.js';
+import { localRef, openStore } from './image-commands.js';
+import { UsageError } from './usage-error.js';
+import type { HostPort } from './option-kinds.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
 import { supernodeSet, warnFallback, type SupernodeClientOptions } from './supernode-options.js';
-import { parseHostPort } from './host-port.js';
 import type { SupernodeSet } from '../supernode/supernode-source.js';
-
-/** Modest by default: prefetch must never crowd out on-demand reads or a shared uplink. */
-const DEFAULT_PREFETCH_MBPS = 16;
-const DEFAULT_CACHE_GIB = 10;
-const DEFAULT_IO_TIMEOUT_S = 30;
 
 export interface ServeOptions extends RegistryOptions, SupernodeClientOptions {
   _: string[];
   upper?: string;
   'read-only'?: boolean;
   socket?: string;
-  listen?: string;
+  listen?: HostPort;
   export?: string;
   'tls-cert'?: string;
   'tls-key'?: string;
-  metrics?: string;
-  'prefetch-rate'?: number;
+  metrics?: HostPort;
+  /** MB/s; the defaults of this and the next ones are in the command table. */
+  'prefetch-rate': number;
   'record-trace'?: string;
   'cache-dir'?: string;
-  'cache-size'?: number;
-  'io-timeout'?: number;
+  /** GiB */
+  'cache-size': number;
+  /** seconds */
+  'io-timeout': number;
 }
-
 
 /**
  * Store refs for the images to serve: local names as they are; registry refs are pulled
@@ -90,10 +89,10 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
     const cacheDir = opts['cache-dir'] ?? join(store.dir, 'chunk-cache');
     unlockCache = await lockDir(cacheDir, 'E_CACHE_IN_USE', 'chunk cache');
     lazy = new LazySources({
-      cache: await ChunkCache.open(cacheDir, { maxBytes: Number(opts['cache-size'] ?? DEFAULT_CACHE_GIB) * 2 ** 30 }),
+      cache: await ChunkCache.open(cacheDir, { maxBytes: opts['cache-size'] * 2 ** 30 }),
       registry: settings,
       plainHttp: settings.plainHttp || undefined,
-      ioTimeoutMs: Number(opts['io-timeout'] ?? DEFAULT_IO_TIMEOUT_S) * 1000,
+      ioTimeoutMs: opts['io-timeout'] * 1000,
       supernodes,
     });
   } else {
@@ -108,13 +107,13 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
         exportName: opts.export,
         upperDir: opts.upper,
         readOnly: opts['read-only'],
-        prefetchRate: Number(opts['prefetch-rate'] ?? DEFAULT_PREFETCH_MBPS) * 1e6,
+        prefetchRate: opts['prefetch-rate'] * 1e6,
         traceFile: opts['record-trace'],
       })),
-      listen: opts.listen ? parseHostPort('--listen', opts.listen) : { socket: opts.socket },
+      listen: opts.listen ?? { socket: opts.socket },
       tls: opts['tls-cert'] ? { certFile: opts['tls-cert'], keyFile: opts['tls-key']! } : undefined,
       lazy,
-      metrics: opts.metrics ? parseHostPort('--metrics', opts.metrics) : undefined,
+      metrics: opts.metrics,
     });
   } catch (e) {
     await lazy?.close();
@@ -124,7 +123,7 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
   printResult(opts, { exports: daemon.uris, pid: process.pid, metricsPort: daemon.metricsPort }, () =>
     [
       ...daemon.uris.map((u) => `serving ${u.export} at ${u.uri}`),
-      ...(daemon.metricsPort ? [`metrics at http://${parseHostPort('--metrics', opts.metrics!).host}:${daemon.metricsPort}/metrics`] : []),
+      ...(daemon.metricsPort ? [`metrics at http://${opts.metrics!.host}:${daemon.metricsPort}/metrics`] : []),
       `attach with: nbdinfo '${daemon.uris[0]!.uri}'  |  qemu-img info '${daemon.uris[0]!.uri}'  |  lazybd mount ${refs[0]} <dir>`,
     ].join('\n'),
   );
@@ -139,6 +138,7 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
 
 export async function commitCommand(upperDir: string, input: string, opts: GlobalOptions): Promise<void> {
   const ref = localRef(input);
+  const created = imageCreatedTime();
   const binding = await readBinding(upperDir);
   if (!binding) throw new UpperBindingError('E_UPPER_UNBOUND', `${upperDir} is not a lazybd upper (no base.json)`);
   const store = await openStore(opts);
@@ -147,7 +147,7 @@ export async function commitCommand(upperDir: string, input: string, opts: Globa
     if (base.manifestDescriptor.digest !== binding.manifestDigest) {
       throw new UpperBindingError('E_UPPER_BASE_MISMATCH', `${binding.ref} now names ${base.manifestDescriptor.digest}; the upper was made over ${binding.manifestDigest}`);
     }
-    const r = await withProgress('commit', opts, (onProgress) => commitUpper(store, upperDir, base, ref, onProgress));
+    const r = await withProgress('commit', opts, (onProgress) => commitUpper(store, upperDir, base, ref, { created, onProgress }));
     printResult(
       opts,
       { ref, base: binding.ref, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, extents: r.summary.extentCount, dataBytes: r.summary.dataBytes, zeroBytes: r.summary.zeroBytes },

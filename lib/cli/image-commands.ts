@@ -1,5 +1,5 @@
-import { LazybdError } from '../errors.js';
 import { createImageFromRaw } from '../image/create-image.js';
+import { imageCreatedTime } from '../image/created-time.js';
 import { exportRaw } from '../image/export-image.js';
 import { inspectImage } from '../image/inspect-image.js';
 import { LocalImage } from '../image/local-image.js';
@@ -8,12 +8,7 @@ import { formatReference, parseReference } from '../oci/reference.js';
 import { OciStore, defaultStoreDir } from '../store/oci-store.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
-
-export class UsageError extends LazybdError {
-  constructor(message: string) {
-    super('E_USAGE', message, { exitStatus: 2 });
-  }
-}
+import { UsageError } from './usage-error.js';
 
 export function openStore(opts: GlobalOptions): Promise<OciStore> {
   return OciStore.open(opts.store ?? defaultStoreDir());
@@ -38,11 +33,12 @@ async function withImage<T>(opts: GlobalOptions, input: string, fn: (image: Loca
 /** Bytes as MiB with one decimal, for human output. */
 export const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
-export async function createCommand(raw: string, input: string, opts: GlobalOptions & { 'chunk-size'?: number }): Promise<void> {
+export async function createCommand(raw: string, input: string, opts: GlobalOptions & { 'chunk-size': number }): Promise<void> {
   const ref = localRef(input);
+  const created = imageCreatedTime();
   const store = await openStore(opts);
-  const chunkSize = opts['chunk-size'] === undefined ? undefined : Number(opts['chunk-size']);
-  const r = await withProgress('create', opts, (onProgress) => createImageFromRaw(store, raw, ref, { chunkSize, onProgress }));
+  const chunkSize = opts['chunk-size'];
+  const r = await withProgress('create', opts, (onProgress) => createImageFromRaw(store, raw, ref, { created, chunkSize, onProgress }));
   printResult(
     opts,
     { ref, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, virtualSize: r.virtualSize, dataBytes: r.summary.dataBytes, extents: r.summary.extentCount, chunks: r.summary.chunkCount },

@@ -1,4 +1,6 @@
 import { LazybdError } from '../errors.js';
+import type { CliSpec } from './command-spec.js';
+import { parseCommandLine, reportingOptions, type CommandLine } from './parse-command-line.js';
 
 export interface GlobalOptions {
   store?: string;
@@ -21,11 +23,28 @@ export function runCommand<A extends unknown[]>(action: (...args: A) => Promise<
   };
 }
 
-/** `runCommand` for an action exported as `name` by a module imported only when the command runs. */
-export function lazyCommand<M extends Record<K, (...args: never[]) => Promise<void>>, K extends keyof M & string>(load: () => Promise<M>, name: K) {
-  return runCommand(async (...args: Parameters<M[K]>) => {
-    await (await load())[name](...args);
+/**
+ * `runCommand` for an action exported as `name` by a module imported only when the command runs.
+ * Its arguments come from the command-line parser, which the command table drives.
+ */
+export function lazyCommand<M extends Record<K, (...args: never[]) => Promise<void>>, K extends keyof M & string>(load: () => Promise<M>, name: K): (...args: unknown[]) => Promise<void> {
+  return runCommand(async (...args: unknown[]) => {
+    const action: (...args: never[]) => Promise<void> = (await load())[name];
+    await action(...(args as never[]));
   });
+}
+
+/** Runs the command `argv` (without `node lazybd`) names, or reports why it cannot (E_USAGE, exit status 2). */
+export async function runCommandLine(argv: readonly string[], cli: CliSpec, answerHelp: () => void): Promise<void> {
+  let line: CommandLine;
+  try {
+    line = parseCommandLine(argv, cli);
+  } catch (e) {
+    process.exitCode = reportError(e, reportingOptions(argv, cli));
+    return;
+  }
+  if (line.kind === 'help') answerHelp();
+  else await line.command.run(...line.args);
 }
 
 export function reportError(e: unknown, opts: GlobalOptions): number {

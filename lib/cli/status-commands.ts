@@ -55,7 +55,7 @@ export async function cacheGcCommand(opts: GlobalOptions & { 'cache-dir'?: strin
         if (meta) for (const hex of await chunkDigestsOf(l.size, meta)) used.add(hex);
       }
     }
-    const maxBytes = opts['max-size'] === undefined ? Infinity : Number(opts['max-size']) * 2 ** 30;
+    const maxBytes = opts['max-size'] === undefined ? Infinity : opts['max-size'] * 2 ** 30;
     const cache = await ChunkCache.open(dir, { maxBytes });
     try {
       const report = await withProgress('gc', opts, async () => cache.gc({ keep: (hex) => used.has(hex), verify: true, maxBytes }));

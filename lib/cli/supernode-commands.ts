@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { remoteRef, registrySettings, type RegistryOptions } from './registry-commands.js';
-import { parseHostPort } from './host-port.js';
-import { supernodeUrls, type SupernodeClientOptions } from './supernode-options.js';
-import { UsageError, openStore } from './image-commands.js';
+import type { SupernodeClientOptions } from './supernode-options.js';
+import { openStore } from './image-commands.js';
+import type { HostPort } from './option-kinds.js';
+import { UsageError } from './usage-error.js';
 import { progressBar } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
 import { PreheatFailedError } from '../supernode/errors.js';
@@ -13,28 +14,28 @@ import { Supernode } from '../supernode/supernode.js';
 import { TokenCheck, readTokenFile } from '../supernode/token-file.js';
 import { stderrSourceLogger } from '../source/source-logger.js';
 
+/** Defaults are in the command table. */
 export interface SupernodeCommandOptions extends RegistryOptions {
-  listen?: string;
-  upstream?: string | string[];
+  listen: HostPort;
+  upstream: string[];
   'token-file'?: string;
   'cache-dir'?: string;
-  'max-size'?: number;
+  /** GiB */
+  'max-size': number;
+  /** seconds */
   'refetch-window'?: number;
-  'manifest-ttl'?: number;
+  /** seconds */
+  'manifest-ttl': number;
   'tls-cert'?: string;
   'tls-key'?: string;
 }
 
-const DEFAULT_LISTEN = '127.0.0.1:5100';
-const DEFAULT_MAX_GIB = 100;
-
 /** `lazybd supernode`: serves until SIGINT/SIGTERM; preheat jobs still running resume at the next start. */
 export async function supernodeCommand(opts: SupernodeCommandOptions): Promise<void> {
-  const upstreams = opts.upstream === undefined ? [] : ([] as string[]).concat(opts.upstream);
+  const upstreams = opts.upstream;
   if (upstreams.length === 0) throw new UsageError('name the registry this supernode fronts with --upstream HOST[:PORT]');
   if (!opts['token-file']) throw new UsageError('--token-file is required: the supernode answers only requests with one of its tokens');
   if (Boolean(opts['tls-cert']) !== Boolean(opts['tls-key'])) throw new UsageError('--tls-cert and --tls-key go together');
-  const listen = parseHostPort('--listen', opts.listen ?? DEFAULT_LISTEN);
   const tokens = new TokenCheck(await readTokenFile(opts['token-file']));
   const tls = opts['tls-cert'] ? { cert: await readFile(opts['tls-cert']), key: await readFile(opts['tls-key']!) } : undefined;
   const dir = opts['cache-dir'] ?? join((await openStore(opts)).dir, 'supernode');
@@ -42,13 +43,13 @@ export async function supernodeCommand(opts: SupernodeCommandOptions): Promise<v
     dir,
     upstreams,
     registry: await registrySettings(opts),
-    maxBytes: Number(opts['max-size'] ?? DEFAULT_MAX_GIB) * 2 ** 30,
-    refetchWindowMs: opts['refetch-window'] === undefined ? undefined : Number(opts['refetch-window']) * 1000,
-    manifestTtlMs: opts['manifest-ttl'] === undefined ? undefined : Number(opts['manifest-ttl']) * 1000,
+    maxBytes: opts['max-size'] * 2 ** 30,
+    refetchWindowMs: opts['refetch-window'] === undefined ? undefined : opts['refetch-window'] * 1000,
+    manifestTtlMs: opts['manifest-ttl'] * 1000,
   });
   let server: SupernodeServer;
   try {
-    server = await SupernodeServer.start(node, { ...listen, tls, tokens, log: stderrSourceLogger });
+    server = await SupernodeServer.start(node, { ...opts.listen, tls, tokens, log: stderrSourceLogger });
   } catch (e) {
     await node.close();
     throw e;
@@ -63,14 +64,15 @@ export async function supernodeCommand(opts: SupernodeCommandOptions): Promise<v
 }
 
 export interface PreheatCommandOptions extends SupernodeClientOptions, GlobalOptions {
-  timeout?: number;
-  concurrency?: number;
+  /** seconds */
+  timeout: number;
+  concurrency: number;
 }
 
 /** `lazybd preheat`: every supernode fetches its share of the image; progress until all are done. */
 export async function preheatCommand(input: string, opts: PreheatCommandOptions): Promise<void> {
   const remote = remoteRef(input);
-  const urls = supernodeUrls(opts);
+  const urls = opts.supernode;
   if (urls.length === 0) throw new UsageError('preheat needs --supernode URL (each supernode the nodes will use)');
   if (!opts['token-file']) throw new UsageError('--supernode needs --token-file (supernodes only answer with a token)');
   const [token] = await readTokenFile(opts['token-file']);
@@ -83,8 +85,8 @@ export async function preheatCommand(input: string, opts: PreheatCommandOptions)
       ns: remote.registry,
       repository: remote.repository,
       reference: remote.digest ?? remote.tag ?? 'latest',
-      timeoutSeconds: opts.timeout === undefined ? undefined : Number(opts.timeout),
-      concurrency: opts.concurrency === undefined ? undefined : Number(opts.concurrency),
+      timeoutSeconds: opts.timeout,
+      concurrency: opts.concurrency,
       onProgress: (p) => {
         bar.update(p.bytes.done, p.bytes.total);
         if (jsonLines) process.stdout.write(JSON.stringify({ progress: p }) + '\n');

@@ -1,34 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { SupernodeSet } from '../supernode/supernode-source.js';
 import { readTokenFile } from '../supernode/token-file.js';
-import { UsageError } from './image-commands.js';
+import { UsageError } from './usage-error.js';
 import type { RegistryOptions } from './registry-commands.js';
 
 /** Options of the commands that use supernodes (serve, pull, preheat). */
 export interface SupernodeClientOptions {
-  supernode?: string | string[];
+  /** Base URLs, checked by the command table's `url` kind. */
+  supernode: string[];
   'token-file'?: string;
-}
-
-export function supernodeUrls(opts: SupernodeClientOptions): string[] {
-  const urls = opts.supernode === undefined ? [] : ([] as string[]).concat(opts.supernode);
-  for (const u of urls) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(u);
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.pathname !== '/' || parsed.search) {
-      throw new UsageError(`--supernode takes a URL like http://HOST:PORT, not ${u}`);
-    }
-  }
-  return urls;
 }
 
 /** The supernodes named on the command line, or undefined when none are. */
 export async function supernodeSet(opts: SupernodeClientOptions & RegistryOptions): Promise<SupernodeSet | undefined> {
-  const urls = supernodeUrls(opts);
+  const urls = opts.supernode;
   if (urls.length === 0) {
     if (opts['token-file']) throw new UsageError('--token-file is the token for --supernode; name a supernode');
     return undefined;

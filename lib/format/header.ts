@@ -6,9 +6,14 @@ import { readU64, writeU64 } from './u64.js';
 export interface LayerHeader {
   virtualSize: number;
   chunkSize: number;
-  uuid: Buffer;
 }
 
+export interface DecodedLayerHeader extends LayerHeader {
+  /** Bytes 32..48: zero since 1.1, a random uuid in 1.0 layers; must equal the trailer's. */
+  legacyUuid: Buffer;
+}
+
+/** The header of a layer written now (1.1): the legacy uuid field stays zero. */
 export function encodeHeader(h: LayerHeader): Buffer {
   const b = Buffer.alloc(HEADER_SIZE);
   HEADER_MAGIC.copy(b, 0);
@@ -18,11 +23,10 @@ export function encodeHeader(h: LayerHeader): Buffer {
   writeU64(b, 16, h.virtualSize);
   b.writeUInt32LE(h.chunkSize, 24);
   b.writeUInt32LE(HEADER_SIZE, 28);
-  h.uuid.copy(b, 32, 0, 16);
   return b;
 }
 
-export function decodeHeader(b: Buffer): LayerHeader {
+export function decodeHeader(b: Buffer): DecodedLayerHeader {
   if (b.length < HEADER_SIZE) throw new MalformedLayerError('E_LAYER_TRUNCATED', `layer header needs ${HEADER_SIZE} bytes, got ${b.length}`);
   if (!b.subarray(0, 8).equals(HEADER_MAGIC)) throw new MalformedLayerError('E_LAYER_BAD_MAGIC', 'not a lazybd layer: bad header magic');
   const major = b.readUInt16LE(8);
@@ -30,5 +34,5 @@ export function decodeHeader(b: Buffer): LayerHeader {
   const chunkSize = b.readUInt32LE(24);
   if (!isValidChunkSize(chunkSize)) throw new MalformedLayerError('E_LAYER_BAD_FIELD', `invalid chunk size ${chunkSize}`);
   if (b.readUInt32LE(28) !== HEADER_SIZE) throw new MalformedLayerError('E_LAYER_BAD_FIELD', `invalid header size ${b.readUInt32LE(28)}`);
-  return { virtualSize: readU64(b, 16), chunkSize, uuid: Buffer.from(b.subarray(32, 48)) };
+  return { virtualSize: readU64(b, 16), chunkSize, legacyUuid: Buffer.from(b.subarray(32, 48)) };
 }

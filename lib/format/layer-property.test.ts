@@ -21,7 +21,7 @@ test('property: random layers round-trip through writer and reader', async () =>
     const owned = new Uint8Array(virtualSize); // 0 hole, 1 data, 2 zero
     const parts: Buffer[] = [];
     const sink: ByteSink = { write: async (d) => void parts.push(Buffer.from(d)) };
-    const w = new LayerWriter(sink, { virtualSize, chunkSize, uuid: randomBytes(16) });
+    const w = new LayerWriter(sink, { virtualSize, chunkSize });
     let at = 0;
     while (at < sectors) {
       at += rnd(8);

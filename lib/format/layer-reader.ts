@@ -80,7 +80,7 @@ export class LayerReader {
   /** Checks the header at offset 0 (not needed for reads; `verify` wants the whole blob sound). */
   async checkHeader(): Promise<void> {
     const h = decodeHeader(await this.source.read(0, HEADER_SIZE));
-    if (h.virtualSize !== this.trailer.virtualSize || h.chunkSize !== this.trailer.chunkSize || !h.uuid.equals(this.trailer.uuid)) {
+    if (h.virtualSize !== this.trailer.virtualSize || h.chunkSize !== this.trailer.chunkSize || !h.legacyUuid.equals(this.trailer.legacyUuid)) {
       throw new MalformedLayerError('E_LAYER_BAD_FIELD', 'header and trailer disagree');
     }
   }

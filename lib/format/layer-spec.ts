@@ -7,7 +7,11 @@ export const SECTOR_SIZE = 512;
 export const HEADER_MAGIC = Buffer.from('LZBDLAYR', 'latin1');
 export const TRAILER_MAGIC = Buffer.from('LZBDTRLR', 'latin1');
 export const VERSION_MAJOR = 1;
-export const VERSION_MINOR = 0;
+/**
+ * 1.1: the 16 bytes that held a random uuid in 1.0 are written as zero, so the same input
+ * gives the same blob (layer-v1.md §Versions). 1.0 readers accept 1.1 layers unchanged.
+ */
+export const VERSION_MINOR = 1;
 
 export const HEADER_SIZE = 512;
 export const TRAILER_SIZE = 128;
@@ -34,7 +38,6 @@ export const MEDIA_TYPE_CONFIG = 'application/vnd.lazybd.config.v1+json';
 export const ANNOTATION_META_OFFSET = 'org.lazybd.layer.meta.offset';
 export const ANNOTATION_META_LENGTH = 'org.lazybd.layer.meta.length';
 export const ANNOTATION_META_DIGEST = 'org.lazybd.layer.meta.digest';
-export const ANNOTATION_UUID = 'org.lazybd.layer.uuid';
 
 export function isValidChunkSize(n: number): boolean {
   return Number.isInteger(n) && n >= MIN_CHUNK_SIZE && n <= MAX_CHUNK_SIZE && (n & (n - 1)) === 0;

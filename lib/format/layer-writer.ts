@@ -12,7 +12,6 @@ import { encodeTrailer } from './trailer.js';
 export interface LayerWriterOptions {
   virtualSize: number;
   chunkSize: number;
-  uuid: Buffer;
 }
 
 export interface LayerSummary {
@@ -33,7 +32,8 @@ export interface LayerSummary {
 /**
  * Streams one layer blob: header, then data as extents arrive (in increasing virtual
  * order), then index, chunk table and trailer. Memory holds the index and one digest
- * per chunk, never the data.
+ * per chunk, never the data. The blob is a function of its options and extents alone
+ * (no uuid, no clock), so the same input always gives the same digest.
  */
 export class LayerWriter {
   private readonly extents = new ExtentListBuilder();
@@ -55,7 +55,6 @@ export class LayerWriter {
   ) {
     if (!isValidChunkSize(options.chunkSize)) throw new LayerWriteError(`invalid chunk size ${options.chunkSize}: a power of two from 4 KiB to 16 MiB`);
     if (!Number.isSafeInteger(options.virtualSize) || options.virtualSize < 0) throw new LayerWriteError(`invalid virtual size ${options.virtualSize}`);
-    if (options.uuid.length !== 16) throw new LayerWriteError('uuid must be 16 bytes');
   }
 
   /**
@@ -110,7 +109,6 @@ export class LayerWriter {
       chunkTableOffset: indexOffset + index.length,
       chunkCount: this.chunkCount,
       metaDigest,
-      uuid: this.options.uuid,
     });
     await this.sink.write(Buffer.concat([index, table, trailer]));
     const metaLength = index.length + table.length + TRAILER_SIZE;

@@ -6,7 +6,7 @@ import { ExtentKind, type ExtentList } from './extent.js';
 import { encodeExtentIndex } from './extent-index.js';
 import { encodeHeader } from './header.js';
 import { LayerReader } from './layer-reader.js';
-import { TRAILER_SIZE } from './layer-spec.js';
+import { TRAILER_SIZE, VERSION_MINOR } from './layer-spec.js';
 import { LayerWriter } from './layer-writer.js';
 import { BufferRandomAccess, type ByteSink } from './random-access.js';
 import { encodeTrailer } from './trailer.js';
@@ -21,12 +21,9 @@ class CollectSink implements ByteSink {
   }
 }
 
-const uuid = Buffer.alloc(16, 7);
-
-async function sampleLayer(chunkSize = 4096): Promise<{ blob: Buffer; data: Buffer }> {
+async function sampleLayer(chunkSize = 4096, data = randomBytes(12288)): Promise<{ blob: Buffer; data: Buffer }> {
   const sink = new CollectSink();
-  const w = new LayerWriter(sink, { virtualSize: 1 << 20, chunkSize, uuid });
-  const data = randomBytes(12288);
+  const w = new LayerWriter(sink, { virtualSize: 1 << 20, chunkSize });
   await w.addData(0, data.subarray(0, 4096));
   w.addZero(8192, 4096);
   await w.addData(65536, data.subarray(4096));
@@ -60,9 +57,8 @@ function assemble(extents: ExtentList, data: Buffer, chunkSize: number, virtualS
     chunkTableOffset: 512 + data.length + index.length,
     chunkCount: digests.length / 32,
     metaDigest: createHash('sha256').update(index).update(table).digest(),
-    uuid,
   });
-  return Buffer.concat([encodeHeader({ virtualSize, chunkSize, uuid }), data, index, table, trailer]);
+  return Buffer.concat([encodeHeader({ virtualSize, chunkSize }), data, index, table, trailer]);
 }
 
 function extents(rows: [number, number, number, ExtentKind][]): ExtentList {
@@ -89,6 +85,41 @@ test('writer output reads back: extents, chunks, data', async () => {
   await r.checkHeader();
 });
 
+test('the same extents give the same blob (1.1: no uuid), whose legacy uuid fields are zero', async () => {
+  const data = randomBytes(12288);
+  const { blob } = await sampleLayer(4096, data);
+  assert.ok((await sampleLayer(4096, Buffer.from(data))).blob.equals(blob));
+  const trailer = blob.subarray(blob.length - TRAILER_SIZE);
+  assert.is(blob.readUInt16LE(10), VERSION_MINOR);
+  assert.is(trailer.readUInt16LE(10), VERSION_MINOR);
+  assert.ok(blob.subarray(32, 48).equals(Buffer.alloc(16)), 'header uuid field zero');
+  assert.ok(trailer.subarray(112, 128).equals(Buffer.alloc(16)), 'trailer uuid field zero');
+  const other = Buffer.from(data);
+  other[5] ^= 1;
+  assert.not.ok((await sampleLayer(4096, other)).blob.equals(blob), 'a different byte gives a different blob');
+});
+
+/** What a 1.0 writer produced: minor version 0 and the same random uuid in header and trailer. */
+function asVersion10(blob: Buffer, headerUuid: Buffer, trailerUuid = headerUuid): Buffer {
+  const b = Buffer.from(blob);
+  const t = b.length - TRAILER_SIZE;
+  b.writeUInt16LE(0, 10);
+  b.writeUInt16LE(0, t + 10);
+  headerUuid.copy(b, 32);
+  trailerUuid.copy(b, t + 112);
+  return b;
+}
+
+test('a 1.0 layer with a random uuid reads and passes the header check; header and trailer uuids must agree', async () => {
+  const { blob, data } = await sampleLayer();
+  const uuid = randomBytes(16);
+  const r = await LayerReader.open(new BufferRandomAccess(asVersion10(blob, uuid)));
+  assert.ok(Buffer.concat([await r.readChunk(0), await r.readChunk(1), await r.readChunk(2)]).equals(data));
+  await r.checkHeader();
+  const torn = await LayerReader.open(new BufferRandomAccess(asVersion10(blob, uuid, randomBytes(16))));
+  assert.is(await codeOf(torn.checkHeader()), 'E_LAYER_BAD_FIELD');
+});
+
 test('the manifest-advertised metadata location opens with one read', async () => {
   const { blob } = await sampleLayer();
   const ra = new BufferRandomAccess(blob);
@@ -102,7 +133,7 @@ test('the manifest-advertised metadata location opens with one read', async () =
 
 test('adjacent data extents coalesce; partial last sector is padded', async () => {
   const sink = new CollectSink();
-  const w = new LayerWriter(sink, { virtualSize: 1000, chunkSize: 4096, uuid });
+  const w = new LayerWriter(sink, { virtualSize: 1000, chunkSize: 4096 });
   await w.addData(0, Buffer.alloc(512, 1));
   await w.addData(512, Buffer.alloc(488, 2));
   const s = await w.finish();
@@ -113,12 +144,12 @@ test('adjacent data extents coalesce; partial last sector is padded', async () =
 });
 
 test('writer refuses out-of-order, misaligned and out-of-range extents', async () => {
-  const w = new LayerWriter(new CollectSink(), { virtualSize: 1 << 20, chunkSize: 4096, uuid });
+  const w = new LayerWriter(new CollectSink(), { virtualSize: 1 << 20, chunkSize: 4096 });
   await w.addData(4096, Buffer.alloc(512));
   assert.is(await codeOf(w.addData(0, Buffer.alloc(512))), 'E_LAYER_WRITE');
   assert.is(await codeOf(w.addData(8193, Buffer.alloc(512))), 'E_LAYER_WRITE');
   assert.is(await codeOf(w.addData(1 << 20, Buffer.alloc(512))), 'E_LAYER_WRITE');
-  assert.throws(() => new LayerWriter(new CollectSink(), { virtualSize: 1, chunkSize: 3000, uuid }));
+  assert.throws(() => new LayerWriter(new CollectSink(), { virtualSize: 1, chunkSize: 3000 }));
 });
 
 test('malformed: truncated tail', async () => {
@@ -179,7 +210,7 @@ test('digest mismatch: a flipped data byte fails its chunk, a flipped index byte
 test('extents longer than one index entry are split and read back whole', async () => {
   const huge = 3 * 2 ** 41; // 6 TiB of zero: three entries of at most 2^32-1 sectors
   const sink = new CollectSink();
-  const w = new LayerWriter(sink, { virtualSize: huge + 4096, chunkSize: 4096, uuid });
+  const w = new LayerWriter(sink, { virtualSize: huge + 4096, chunkSize: 4096 });
   w.addZero(0, huge);
   await w.addData(huge, Buffer.alloc(4096, 9));
   await w.finish();

@@ -6,7 +6,7 @@ import { readU64, writeU64 } from './u64.js';
  * The fixed 128-byte trailer ending every layer blob (layer-v1.md §Trailer): from it
  * alone a lazy reader finds the metadata (extent index + chunk table), never the data.
  */
-export interface LayerTrailer {
+export interface LayerTrailerFields {
   virtualSize: number;
   chunkSize: number;
   dataOffset: number;
@@ -17,10 +17,15 @@ export interface LayerTrailer {
   chunkCount: number;
   /** SHA-256 of the extent index bytes followed by the chunk table bytes. */
   metaDigest: Buffer;
-  uuid: Buffer;
 }
 
-export function encodeTrailer(t: LayerTrailer): Buffer {
+export interface LayerTrailer extends LayerTrailerFields {
+  /** Bytes 112..128: zero since 1.1, a random uuid in 1.0 layers; must equal the header's. */
+  legacyUuid: Buffer;
+}
+
+/** The trailer of a layer written now (1.1): the legacy uuid field stays zero. */
+export function encodeTrailer(t: LayerTrailerFields): Buffer {
   const b = Buffer.alloc(TRAILER_SIZE);
   TRAILER_MAGIC.copy(b, 0);
   b.writeUInt16LE(VERSION_MAJOR, 8);
@@ -35,7 +40,6 @@ export function encodeTrailer(t: LayerTrailer): Buffer {
   writeU64(b, 64, t.chunkTableOffset);
   writeU64(b, 72, t.chunkCount);
   t.metaDigest.copy(b, 80, 0, 32);
-  t.uuid.copy(b, 112, 0, 16);
   return b;
 }
 
@@ -56,6 +60,6 @@ export function decodeTrailer(b: Buffer): LayerTrailer {
     chunkTableOffset: readU64(b, 64),
     chunkCount: readU64(b, 72),
     metaDigest: Buffer.from(b.subarray(80, 112)),
-    uuid: Buffer.from(b.subarray(112, 128)),
+    legacyUuid: Buffer.from(b.subarray(112, 128)),
   };
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Upper } from '../device/upper/upper.js';
 import { Owner } from '../device/upper/extent-map.js';
 import { LayerWriter, type LayerSummary } from '../format/layer-writer.js';
@@ -15,21 +14,21 @@ const COPY_SIZE = 4 << 20;
  * `lazybd commit`: the upper's extents become a new top layer over its base image
  * (data as data, zeroed and trimmed ranges as zero extents), tagged as `ref`.
  * The upper is left as it was; serving the new image shows exactly what the device showed.
+ * The same upper contents over the same base give the same layer.
  */
 export async function commitUpper(
   store: OciStore,
   upperDir: string,
   base: LocalImage,
   ref: string,
-  onProgress?: Progress,
+  options: { created: string; onProgress?: Progress },
 ): Promise<{ manifest: Descriptor; layer: Descriptor; summary: LayerSummary }> {
   const upper = await Upper.open(upperDir, { virtualSize: base.virtualSize });
   try {
     return await store.lease(async () => {
       const blob = await store.newBlob();
       try {
-        const uuid = randomBytes(16);
-        const writer = new LayerWriter(blob, { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize, uuid });
+        const writer = new LayerWriter(blob, { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize });
         const extents = [...upper.extents()];
         const total = extents.reduce((n, e) => n + e.length, 0);
         let done = 0;
@@ -44,11 +43,11 @@ export async function commitUpper(
             }
           }
           done += e.length;
-          onProgress?.(done, total);
+          options.onProgress?.(done, total);
         }
         const summary = await writer.finish();
-        const layer = layerDescriptor(await blob.commit(), summary, uuid);
-        const manifest = await saveImage(store, ref, [...base.manifest.layers, layer], { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize });
+        const layer = layerDescriptor(await blob.commit(), summary);
+        const manifest = await saveImage(store, ref, [...base.manifest.layers, layer], { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize, created: options.created });
         return { manifest, layer, summary };
       } finally {
         await blob.abort();

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '../format/layer-spec.js';
 import { LayerWriter, type LayerSummary } from '../format/layer-writer.js';
@@ -15,12 +14,15 @@ export interface CreateResult {
   virtualSize: number;
 }
 
-/** `lazybd create`: a one-layer image from a raw disk image file; zero blocks become holes. */
+/**
+ * `lazybd create`: a one-layer image from a raw disk image file; zero blocks become holes.
+ * The layer depends only on the file's bytes and the chunk size; config and manifest add `created`.
+ */
 export async function createImageFromRaw(
   store: OciStore,
   rawPath: string,
   ref: string,
-  options: { chunkSize?: number; onProgress?: Progress } = {},
+  options: { created: string; chunkSize?: number; onProgress?: Progress },
 ): Promise<CreateResult> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const input = await open(rawPath, 'r');
@@ -29,12 +31,11 @@ export async function createImageFromRaw(
     return await store.lease(async () => {
       const blob = await store.newBlob();
       try {
-        const uuid = randomBytes(16);
-        const writer = new LayerWriter(blob, { virtualSize, chunkSize, uuid });
+        const writer = new LayerWriter(blob, { virtualSize, chunkSize });
         await writeRawIntoLayer(input, virtualSize, writer, options.onProgress);
         const summary = await writer.finish();
-        const layer = layerDescriptor(await blob.commit(), summary, uuid);
-        const manifest = await saveImage(store, ref, [layer], { virtualSize, chunkSize });
+        const layer = layerDescriptor(await blob.commit(), summary);
+        const manifest = await saveImage(store, ref, [layer], { virtualSize, chunkSize, created: options.created });
         return { manifest, layer, summary, virtualSize };
       } finally {
         await blob.abort();

@@ -1,10 +1,10 @@
 import type { LayerSummary } from '../format/layer-writer.js';
-import { ANNOTATION_META_DIGEST, ANNOTATION_META_LENGTH, ANNOTATION_META_OFFSET, ANNOTATION_UUID, MEDIA_TYPE_LAYER } from '../format/layer-spec.js';
+import { ANNOTATION_META_DIGEST, ANNOTATION_META_LENGTH, ANNOTATION_META_OFFSET, MEDIA_TYPE_LAYER } from '../format/layer-spec.js';
 import type { MetaLocation } from '../format/layer-reader.js';
 import type { Descriptor } from '../oci/manifest.js';
 
 /** The manifest entry for a layer: where its metadata sits, so a lazy pull needs one Range read. */
-export function layerDescriptor(blob: { digest: string; size: number }, summary: LayerSummary, uuid: Buffer): Descriptor {
+export function layerDescriptor(blob: { digest: string; size: number }, summary: LayerSummary): Descriptor {
   return {
     mediaType: MEDIA_TYPE_LAYER,
     digest: blob.digest,
@@ -13,7 +13,6 @@ export function layerDescriptor(blob: { digest: string; size: number }, summary:
       [ANNOTATION_META_OFFSET]: String(summary.metaOffset),
       [ANNOTATION_META_LENGTH]: String(summary.metaLength),
       [ANNOTATION_META_DIGEST]: `sha256:${summary.metaDigest.toString('hex')}`,
-      [ANNOTATION_UUID]: uuidString(uuid),
     },
   };
 }
@@ -24,9 +23,4 @@ export function metaLocationOf(d: Descriptor): MetaLocation | undefined {
   const length = Number(d.annotations?.[ANNOTATION_META_LENGTH]);
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0) return undefined;
   return { offset, length };
-}
-
-export function uuidString(b: Buffer): string {
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

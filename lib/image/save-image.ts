@@ -3,15 +3,19 @@ import { MEDIA_TYPE_CONFIG } from '../format/layer-spec.js';
 import type { OciStore } from '../store/oci-store.js';
 import { encodeImageConfig } from './image-config.js';
 
-/** Writes config + manifest for `layers` (bottom first) and tags them as `ref`. Returns the manifest descriptor. */
+/**
+ * Writes config + manifest for `layers` (bottom first) and tags them as `ref`. Returns the
+ * manifest descriptor. `created` (see imageCreatedTime) is the only input not taken from
+ * the layers, so with a fixed one the same layers give the same manifest digest.
+ */
 export async function saveImage(
   store: OciStore,
   ref: string,
   layers: Descriptor[],
-  image: { virtualSize: number; chunkSize: number },
+  image: { virtualSize: number; chunkSize: number; created: string },
 ): Promise<Descriptor> {
-  const created = new Date().toISOString();
-  const config = await store.putBlob(encodeImageConfig({ ...image, created }));
+  const { created } = image;
+  const config = await store.putBlob(encodeImageConfig(image));
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MEDIA_TYPE_OCI_MANIFEST,

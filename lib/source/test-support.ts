@@ -26,7 +26,7 @@ export async function makeLayer(chunkSize: number, chunkCount: number, options: 
   const data = randomBytes(dataLength);
   for (const i of options.repeat ?? []) data.copy(data, i * chunkSize, 0, chunkSize);
   const parts: Buffer[] = [];
-  const writer = new LayerWriter({ write: async (b) => void parts.push(Buffer.from(b)) }, { virtualSize: dataLength, chunkSize, uuid: randomBytes(16) });
+  const writer = new LayerWriter({ write: async (b) => void parts.push(Buffer.from(b)) }, { virtualSize: dataLength, chunkSize });
   await writer.addData(0, data);
   await writer.finish();
   const blob = Buffer.concat(parts);

@@ -1,0 +1,151 @@
+import { DEFAULT_CHUNK_SIZE } from '../format/layer-spec.js';
+import type { CliSpec, OptionSpec } from './command-spec.js';
+import { baseUrl, chunkSize, count, gib, hostPort, rate, registryHost, seconds, secondsOrZero, text } from './option-kinds.js';
+import { lazyCommand } from './run-command.js';
+
+/*
+ * Every lazybd command and option, declared once: bin/lazybd.ts registers them with sade
+ * (for --help) and lib/cli/parse-command-line.ts checks and converts a command line
+ * against them, so an option missing here is rejected, not silently ignored.
+ * Adding an option is one entry in its command's `options`; a repeatable one
+ * (`--x A --x B`) says `repeatable: true` and its handler gets an array.
+ * Command modules load only when their command runs (faster start, daemons included).
+ */
+
+const images = () => import('./image-commands.js');
+const daemons = () => import('./daemon-commands.js');
+const registries = () => import('./registry-commands.js');
+const mounts = () => import('./mount-commands.js');
+const statuses = () => import('./status-commands.js');
+const supernodes = () => import('./supernode-commands.js');
+
+export const globalOptions: readonly OptionSpec[] = [
+  { name: 'store', kind: text, help: 'Local image store directory (default $LAZYBD_STORE or ~/.local/share/lazybd)' },
+  { name: 'json', kind: 'flag', help: 'Machine-readable output on stdout, no progress bars' },
+  { name: 'debug', kind: 'flag', help: 'Print stack traces on errors' },
+];
+
+/** push, pull, and serve of a registry ref. */
+const registryOptions: readonly OptionSpec[] = [
+  { name: 'plain-http', kind: 'flag', help: 'Speak http to the registry (default https)' },
+  { name: 'username', kind: text, help: 'Registry user; the password is read from stdin (--password-stdin)' },
+  { name: 'password-stdin', kind: 'flag', help: 'Read the registry password from stdin' },
+  { name: 'tls-verify', kind: 'flag', help: 'Verify the registry TLS certificate (--no-tls-verify to skip)', default: true },
+  { name: 'ca-file', kind: text, help: 'Extra CA certificate (PEM) for the registry' },
+];
+
+/** serve, pull, preheat: the datacenter's supernodes, asked before the registry. */
+const supernodeOptions: readonly OptionSpec[] = [
+  { name: 'supernode', kind: baseUrl, repeatable: true, help: 'Supernode URL, asked before the registry (repeat for several: chunks spread by rendezvous hashing)' },
+  { name: 'token-file', kind: text, help: 'File holding the bearer token for --supernode (mode 600)' },
+];
+
+const upper: OptionSpec = { name: 'upper', kind: text, help: 'Directory of the writable upper file (created if absent)' };
+const cacheDir: OptionSpec = { name: 'cache-dir', kind: text, help: 'Chunk cache directory (default <store>/chunk-cache)' };
+
+export const lazybdCli: CliSpec = {
+  globalOptions,
+  commands: [
+    {
+      name: 'create',
+      args: '<raw-image> <name:tag>',
+      describe: 'Create a one-layer image from a raw disk image (zero blocks become holes)',
+      options: [{ name: 'chunk-size', kind: chunkSize, help: 'Verification/fetch chunk size in bytes (power of two, 4 KiB–16 MiB)', default: DEFAULT_CHUNK_SIZE }],
+      run: lazyCommand(images, 'createCommand'),
+    },
+    { name: 'inspect', args: '<name:tag>', describe: 'Show layers, sizes, extent and chunk counts, digests', options: [], run: lazyCommand(images, 'inspectCommand') },
+    { name: 'export', args: '<name:tag> <out.raw>', describe: 'Flatten the image to a sparse raw file', options: [], run: lazyCommand(images, 'exportCommand') },
+    { name: 'verify', args: '<name:tag>', describe: 'Check every chunk of every layer against its digest', options: [], run: lazyCommand(images, 'verifyCommand') },
+    { name: 'images', args: '', describe: 'List images in the local store', options: [], run: lazyCommand(images, 'imagesCommand') },
+    { name: 'rm', args: '<name:tag>', describe: 'Remove an image; blobs other images use stay', options: [], run: lazyCommand(images, 'rmCommand') },
+    {
+      name: 'serve',
+      args: '<image>...',
+      describe: 'Export images (name:tag or registry refs, pulled lazily) over NBD (unix socket by default); more images may follow the first',
+      options: [
+        ...registryOptions,
+        ...supernodeOptions,
+        upper,
+        { name: 'read-only', kind: 'flag', help: 'Refuse writes' },
+        { name: 'socket', kind: text, help: 'Unix socket path (default $XDG_RUNTIME_DIR/lazybd/<export>.sock)' },
+        { name: 'listen', kind: hostPort, help: 'TCP HOST:PORT instead of a unix socket (host defaults to 127.0.0.1)' },
+        { name: 'export', kind: text, help: 'Export name (default: the image ref)' },
+        { name: 'tls-cert', kind: text, help: 'PEM certificate: enables STARTTLS (nbds://)' },
+        { name: 'tls-key', kind: text, help: 'PEM private key for --tls-cert' },
+        { name: 'metrics', kind: hostPort, help: 'Serve Prometheus metrics at HOST:PORT/metrics' },
+        // Modest by default: prefetch must never crowd out on-demand reads or a shared uplink.
+        { name: 'prefetch-rate', kind: rate, help: 'Background completion of lazily pulled images, MB/s (0: off)', default: 16 },
+        { name: 'record-trace', kind: text, help: 'Write the order of first chunk reads to FILE on exit' },
+        cacheDir,
+        { name: 'cache-size', kind: gib, help: 'Chunk cache limit, GiB', default: 10 },
+        { name: 'io-timeout', kind: seconds, help: 'Seconds before a read no source can serve fails with EIO', default: 30 },
+      ],
+      run: lazyCommand(daemons, 'serveCommand'),
+    },
+    { name: 'commit', args: '<upper-dir> <new-name:tag>', describe: 'Turn an upper into a new top layer over its base image', options: [], run: lazyCommand(daemons, 'commitCommand') },
+    { name: 'push', args: '<name:tag> <registry-ref>', describe: 'Push a local image to an OCI registry (skips blobs it has)', options: registryOptions, run: lazyCommand(registries, 'pushCommand') },
+    {
+      name: 'pull',
+      args: '<registry-ref> [name:tag]',
+      describe: 'Pull manifest and layer indexes only (kilobytes); data comes on demand',
+      options: [...registryOptions, ...supernodeOptions, { name: 'full', kind: 'flag', help: 'Also download every layer blob' }],
+      run: lazyCommand(registries, 'pullCommand'),
+    },
+    {
+      name: 'mount',
+      args: '<name:tag> <mountpoint>',
+      describe: 'Serve an image in the background and mount its filesystem (read-only without --upper)',
+      options: [
+        upper,
+        { name: 'read-only', kind: 'flag', help: 'Mount read-only even with an upper' },
+        { name: 'fstype', kind: text, help: 'Filesystem type for mount -t (default: probed)' },
+      ],
+      run: lazyCommand(mounts, 'mountCommand'),
+    },
+    { name: 'umount', args: '<mountpoint>', describe: 'Unmount and stop what lazybd mount started', options: [], run: lazyCommand(mounts, 'umountCommand') },
+    { name: 'status', args: '', describe: 'Running daemons: exports, bytes local vs total, sources, prefetch', options: [], run: lazyCommand(statuses, 'statusCommand') },
+    {
+      name: 'trace attach',
+      args: '<name:tag> <trace-file>',
+      describe: 'Store a recorded start-up trace with an image (serve prefetches it first)',
+      options: [],
+      run: lazyCommand(statuses, 'traceAttachCommand'),
+    },
+    {
+      name: 'cache gc',
+      args: '',
+      describe: 'Remove cached chunks no stored image uses and corrupt ones; trim to --max-size',
+      options: [cacheDir, { name: 'max-size', kind: gib, help: 'Trim the cache to this many GiB' }],
+      run: lazyCommand(statuses, 'cacheGcCommand'),
+    },
+    {
+      name: 'supernode',
+      args: '',
+      describe: 'Run a datacenter supernode: a verified, chunk-aware pull-through cache of registries, with preheat',
+      options: [
+        ...registryOptions,
+        { name: 'upstream', kind: registryHost, repeatable: true, help: 'Registry HOST[:PORT] to front (repeat for several; nodes pick one with ?ns=)' },
+        { name: 'listen', kind: hostPort, help: 'HOST:PORT to listen on', default: { host: '127.0.0.1', port: 5100 } },
+        { name: 'token-file', kind: text, help: 'File of accepted bearer tokens, one per line (mode 600)' },
+        { name: 'cache-dir', kind: text, help: 'Cache directory (default <store>/supernode)' },
+        { name: 'max-size', kind: gib, help: 'Cache limit, GiB', default: 100 },
+        { name: 'refetch-window', kind: seconds, help: 'Seconds a fetched chunk is kept even past --max-size, so it is fetched at most once per window (default: until evicted)' },
+        { name: 'manifest-ttl', kind: secondsOrZero, help: 'Seconds a tag is served from the cache before the registry is asked again (0: always ask)', default: 30 },
+        { name: 'tls-cert', kind: text, help: 'PEM certificate: serve https' },
+        { name: 'tls-key', kind: text, help: 'PEM private key for --tls-cert' },
+      ],
+      run: lazyCommand(supernodes, 'supernodeCommand'),
+    },
+    {
+      name: 'preheat',
+      args: '<registry-ref>',
+      describe: 'Fill the supernodes with every chunk of an image (its trace first) ahead of a rollout',
+      options: [
+        ...supernodeOptions,
+        { name: 'timeout', kind: seconds, help: 'Seconds the preheat may take before it fails', default: 3600 },
+        { name: 'concurrency', kind: count, help: 'Range requests in flight per supernode', default: 4 },
+      ],
+      run: lazyCommand(supernodes, 'preheatCommand'),
+    },
+  ],
+};
