@@ -22,6 +22,10 @@ const MALFORMED: Record<string, string[]> = {
   gib: ['-1', 'lots', '1e3', '10G', 'NaN'],
   seconds: ['0', '0.0', '-5', 'soon', '1e3', '30s'],
   'host-port': ['127.0.0.1', '127.0.0.1:65536', 'host:', 'host:port', ':', '1.2.3.4:5:6', '[::1]', '-1', '123456'],
+  url: ['127.0.0.1:5100', 'ftp://h:1', 'http://h:1/v2/', 'http://h:1?ns=x', 'http://u:p@h:1', 'http://'],
+  'registry-host': ['http://h:5000', 'h/repo', 'h:port', 'h:1:2'],
+  count: ['0', '1.5', '-2', 'four'],
+  'seconds-or-zero': ['-1', 'soon', '30s', '1e3'],
 };
 
 /** Well-formed values of each kind and what they become. */
@@ -31,6 +35,10 @@ const WELL_FORMED: Record<string, [string, unknown][]> = {
   rate: [['0', 0], ['0.5', 0.5], ['16', 16], ['500', 500]],
   gib: [['0', 0], ['1.5', 1.5], ['10', 10]],
   seconds: [['0.1', 0.1], ['3', 3], ['30', 30]],
+  url: [['http://127.0.0.1:5100', 'http://127.0.0.1:5100'], ['https://sn.example', 'https://sn.example'], ['http://[::1]:80/', 'http://[::1]:80/']],
+  'registry-host': [['registry.example:5000', 'registry.example:5000'], ['127.0.0.1:5000', '127.0.0.1:5000'], ['quay.io', 'quay.io'], ['[::1]:5000', '[::1]:5000']],
+  count: [['1', 1], ['4', 4], ['64', 64]],
+  'seconds-or-zero': [['0', 0], ['0.5', 0.5], ['30', 30]],
   'host-port': [['127.0.0.1:0', { host: '127.0.0.1', port: 0 }], ['10809', { host: '127.0.0.1', port: 10809 }], ['[::1]:80', { host: '::1', port: 80 }], ['localhost:65535', { host: 'localhost', port: 65535 }], [':80', { host: '127.0.0.1', port: 80 }]],
 };
 
@@ -58,7 +66,19 @@ const argumentsOf = (c: CommandSpec, dir: string) => {
   return [...s.required, ...s.optional].map((name) => ARGUMENTS[name]!(dir));
 };
 /** A command line every check must accept: the command and all its arguments. */
-const base = (c: CommandSpec, dir = '/tmp/lazybd-strict') => [...words(c), ...argumentsOf(c, dir)];
+/** The options a command cannot run without (and those they need), with their examples. */
+const requiredNames = (c: CommandSpec) => {
+  const names = new Set(c.options.filter((o) => o.required).map((o) => o.name));
+  for (const o of c.options) if (names.has(o.name) && o.requires) names.add(o.requires);
+  return names;
+};
+const requiredOf = (c: CommandSpec) => c.options.flatMap((o) => (requiredNames(c).has(o.name) && o.kind !== 'flag' ? [`--${o.name}`, o.kind.example] : []));
+/** A default as it would be typed (host-port defaults are objects). */
+const typedDefault = (v: unknown) => {
+  const hp = v as { host?: string; port?: number } | null;
+  return typeof hp === 'object' && hp !== null && hp.port !== undefined ? `${hp.host}:${hp.port}` : String(v);
+};
+const base = (c: CommandSpec, dir = '/tmp/lazybd-strict') => [...words(c), ...argumentsOf(c, dir), ...requiredOf(c)];
 
 function rejected(argv: string[], cli: CliSpec = lazybdCli): string {
   try {
@@ -109,7 +129,7 @@ test('the table is consistent: unique names, one kind per option name, test valu
       const v = valueKind(o);
       if (v) {
         assert.ok(v.name in MALFORMED && v.name in WELL_FORMED, `kind ${v.name} (of --${o.name}) needs malformed and well-formed samples in this test`);
-        if (o.default !== undefined) assert.equal(v.parse(String(o.default)), o.default, `--${o.name}: the default is a value of its kind`);
+        if (o.default !== undefined) assert.equal(v.parse(typedDefault(o.default)), o.default, `--${o.name}: the default is a value of its kind`);
       }
     }
     const s = slotsOf(c);
@@ -202,7 +222,8 @@ for (const c of lazybdCli.commands) {
   });
 
   test(`${c.name}: a valid command line is accepted with typed values, defaults and its arguments in order`, () => {
-    const given = optionsOf(c).flatMap((o) => (o.kind === 'flag' ? [`--${o.name}`] : [`--${o.name}`, o.kind.example]));
+    const required = requiredNames(c);
+    const given = optionsOf(c).flatMap((o) => (required.has(o.name) ? [] : o.kind === 'flag' ? [`--${o.name}`] : [`--${o.name}`, o.kind.example]));
     const all = accepted([...base(c), ...given]);
     assert.is(all.command, c);
     assert.equal(all.args, argumentsOf(c, '/tmp/lazybd-strict'));
@@ -211,12 +232,15 @@ for (const c of lazybdCli.commands) {
       assert.equal(all.opts[o.name], o.repeatable ? [expected] : expected, `--${o.name}`);
     }
     // Options go anywhere: before the command, between its words and arguments, as --name=value.
-    const inline = optionsOf(c).flatMap((o) => (o.kind === 'flag' ? [`--${o.name}`] : [`--${o.name}=${o.kind.example}`]));
+    const inline = optionsOf(c).flatMap((o) => (required.has(o.name) ? [] : o.kind === 'flag' ? [`--${o.name}`] : [`--${o.name}=${o.kind.example}`]));
     assert.equal(accepted([...inline, ...base(c)]).opts, all.opts);
-    assert.equal(accepted([...words(c), ...given, ...argumentsOf(c, '/tmp/lazybd-strict')]).opts, all.opts);
+    assert.equal(accepted([...words(c), ...given, ...requiredOf(c), ...argumentsOf(c, '/tmp/lazybd-strict')]).opts, all.opts);
 
     const bare = accepted(base(c));
-    for (const o of optionsOf(c)) assert.equal(bare.opts[o.name], o.default ?? (o.repeatable ? [] : undefined), `--${o.name} absent`);
+    for (const o of optionsOf(c)) {
+      if (required.has(o.name)) continue;
+      assert.equal(bare.opts[o.name], o.default ?? (o.repeatable ? [] : undefined), `--${o.name} absent`);
+    }
     assert.equal(bare.opts._, []);
     const s = slotsOf(c);
     if (s.optional.length > 0) {
@@ -299,8 +323,11 @@ for (const c of lazybdCli.commands) {
         assert.match(second.stderr, new RegExp(`^lazybd: unexpected argument ${SURPLUS}; usage: lazybd ${escape(c.name)}.* \\(E_USAGE\\)\\n$`));
       }
       assert.is(existsSync(store), false, 'rejected command lines did not open (create) the store');
-      // Numeric and address options with their examples (text options could name files a command would use).
-      const valid = [...base(c, dir), ...optionsOf(c).flatMap((o) => (o.kind !== 'flag' && o.kind !== text ? [`--${o.name}`, o.kind.example] : []))];
+      // Numeric and address options with their examples (text options could name files a command would use),
+      // and the text options the command requires or the others need.
+      const required = requiredNames(c);
+      const needed = new Set(optionsOf(c).flatMap((o) => (o.requires ? [o.requires] : [])));
+      const valid = [...base(c, dir), ...optionsOf(c).flatMap((o) => (o.kind !== 'flag' && !required.has(o.name) && (o.kind !== text || needed.has(o.name)) ? [`--${o.name}`, o.kind.example] : []))];
       const ok = await run(valid);
       // It succeeds, or fails later with another coded error (absent image, file, mountpoint; closed registry port).
       assert.ok(ok.status === 0 || /^lazybd: .* \((E_[A-Z0-9_]+|E[A-Z]+)\)\n$/.test(ok.stderr), `lazybd ${valid.join(' ')}: status ${ok.status}, ${ok.stderr}`);

@@ -9,6 +9,10 @@ export interface OptionSpec {
   readonly default?: unknown;
   /** May be given more than once; the value is then the array of every value given ([] when absent). */
   readonly repeatable?: boolean;
+  /** The command cannot run without it (a repeatable one: at least once). */
+  readonly required?: boolean;
+  /** Another option that must be given whenever this one is (--supernode needs --token-file). */
+  readonly requires?: string;
 }
 
 export interface CommandSpec {

@@ -36,7 +36,7 @@ const registryOptions: readonly OptionSpec[] = [
 
 /** serve, pull, preheat: the datacenter's supernodes, asked before the registry. */
 const supernodeOptions: readonly OptionSpec[] = [
-  { name: 'supernode', kind: baseUrl, repeatable: true, help: 'Supernode URL, asked before the registry (repeat for several: chunks spread by rendezvous hashing)' },
+  { name: 'supernode', kind: baseUrl, repeatable: true, requires: 'token-file', help: 'Supernode URL, asked before the registry (repeat for several: chunks spread by rendezvous hashing)' },
   { name: 'token-file', kind: text, help: 'File holding the bearer token for --supernode (mode 600)' },
 ];
 
@@ -124,9 +124,9 @@ export const lazybdCli: CliSpec = {
       describe: 'Run a datacenter supernode: a verified, chunk-aware pull-through cache of registries, with preheat',
       options: [
         ...registryOptions,
-        { name: 'upstream', kind: registryHost, repeatable: true, help: 'Registry HOST[:PORT] to front (repeat for several; nodes pick one with ?ns=)' },
-        { name: 'listen', kind: hostPort, help: 'HOST:PORT to listen on', default: { host: '127.0.0.1', port: 5100 } },
-        { name: 'token-file', kind: text, help: 'File of accepted bearer tokens, one per line (mode 600)' },
+        { name: 'upstream', kind: registryHost, repeatable: true, required: true, help: 'Registry HOST[:PORT] to front (repeat for several; nodes pick one with ?ns=)' },
+        { name: 'listen', kind: hostPort, help: 'HOST:PORT to listen on', default: hostPort.parse('127.0.0.1:5100') },
+        { name: 'token-file', kind: text, required: true, help: 'File of accepted bearer tokens, one per line (mode 600)' },
         { name: 'cache-dir', kind: text, help: 'Cache directory (default <store>/supernode)' },
         { name: 'max-size', kind: gib, help: 'Cache limit, GiB', default: 100 },
         { name: 'refetch-window', kind: seconds, help: 'Seconds a fetched chunk is kept even past --max-size, so it is fetched at most once per window (default: until evicted)' },
@@ -141,7 +141,8 @@ export const lazybdCli: CliSpec = {
       args: '<registry-ref>',
       describe: 'Fill the supernodes with every chunk of an image (its trace first) ahead of a rollout',
       options: [
-        ...supernodeOptions,
+        { ...supernodeOptions[0]!, required: true },
+        supernodeOptions[1]!,
         { name: 'timeout', kind: seconds, help: 'Seconds the preheat may take before it fails', default: 3600 },
         { name: 'concurrency', kind: count, help: 'Range requests in flight per supernode', default: 4 },
       ],

@@ -45,6 +45,7 @@ export function parseCommandLine(argv: readonly string[], cli: CliSpec): Command
   const tokens = tokenize(argv, options);
   const values = readOptions(argv, tokens, options);
   const { args, rest } = readArguments(command, positionals(tokens).slice(command.name.split(' ').length));
+  checkRequired(values, options);
   return { kind: 'run', command, args: [...args, { _: rest, ...values }] };
 }
 
@@ -100,6 +101,15 @@ function readOptions(argv: readonly string[], tokens: Token[], options: readonly
     if (!Object.hasOwn(values, o.name) && (o.default !== undefined || o.repeatable)) values[o.name] = o.default ?? [];
   }
   return values;
+}
+
+/** Options a command cannot do without, and options that need another. `values` holds the given ones and the defaults. */
+function checkRequired(values: Record<string, unknown>, options: readonly OptionSpec[]): void {
+  const given = (name: string) => values[name] !== undefined && !(Array.isArray(values[name]) && (values[name] as unknown[]).length === 0);
+  for (const o of options) {
+    if (o.required && !given(o.name)) throw new UsageError(`option --${o.name} is required`);
+    if (o.requires && given(o.name) && !given(o.requires)) throw new UsageError(`option --${o.name} needs --${o.requires}`);
+  }
 }
 
 /** One clause per unknown option as typed, each with the option most likely meant. */

@@ -33,10 +33,8 @@ export interface SupernodeCommandOptions extends RegistryOptions {
 /** `lazybd supernode`: serves until SIGINT/SIGTERM; preheat jobs still running resume at the next start. */
 export async function supernodeCommand(opts: SupernodeCommandOptions): Promise<void> {
   const upstreams = opts.upstream;
-  if (upstreams.length === 0) throw new UsageError('name the registry this supernode fronts with --upstream HOST[:PORT]');
-  if (!opts['token-file']) throw new UsageError('--token-file is required: the supernode answers only requests with one of its tokens');
   if (Boolean(opts['tls-cert']) !== Boolean(opts['tls-key'])) throw new UsageError('--tls-cert and --tls-key go together');
-  const tokens = new TokenCheck(await readTokenFile(opts['token-file']));
+  const tokens = new TokenCheck(await readTokenFile(opts['token-file']!));
   const tls = opts['tls-cert'] ? { cert: await readFile(opts['tls-cert']), key: await readFile(opts['tls-key']!) } : undefined;
   const dir = opts['cache-dir'] ?? join((await openStore(opts)).dir, 'supernode');
   const node = await Supernode.open({
@@ -73,9 +71,7 @@ export interface PreheatCommandOptions extends SupernodeClientOptions, GlobalOpt
 export async function preheatCommand(input: string, opts: PreheatCommandOptions): Promise<void> {
   const remote = remoteRef(input);
   const urls = opts.supernode;
-  if (urls.length === 0) throw new UsageError('preheat needs --supernode URL (each supernode the nodes will use)');
-  if (!opts['token-file']) throw new UsageError('--supernode needs --token-file (supernodes only answer with a token)');
-  const [token] = await readTokenFile(opts['token-file']);
+  const [token] = await readTokenFile(opts['token-file']!);
   const bar = progressBar('preheat', opts);
   const jsonLines = opts.json || !process.stderr.isTTY;
   try {

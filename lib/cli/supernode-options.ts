@@ -18,8 +18,7 @@ export async function supernodeSet(opts: SupernodeClientOptions & RegistryOption
     if (opts['token-file']) throw new UsageError('--token-file is the token for --supernode; name a supernode');
     return undefined;
   }
-  if (!opts['token-file']) throw new UsageError('--supernode needs --token-file (supernodes only answer with a token)');
-  const [token] = await readTokenFile(opts['token-file']);
+  const [token] = await readTokenFile(opts['token-file']!);
   return new SupernodeSet({
     urls,
     token: token!,
