@@ -151,6 +151,30 @@ test('eviction keeps the size under maxBytes, least recently used first, never p
   }),
 );
 
+test('inside the refetch window a stored chunk is not evicted; older ones are, oldest first', () =>
+  withTempDir(async (dir) => {
+    const old = Array.from({ length: 3 }, () => chunk());
+    const seed = await ChunkCache.open(dir, { maxBytes: 1 << 20 });
+    for (const c of old) await seed.put(c.hex, c.data);
+    await seed.close();
+    // Stored an hour ago, as far as the window is concerned.
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    for (const c of old) await utimes(pathOf(dir, c.hex), anHourAgo, anHourAgo);
+    const cache = await ChunkCache.open(dir, { maxBytes: 2 * 4096, refetchWindowMs: 60_000 });
+    const fresh = Array.from({ length: 4 }, () => chunk());
+    for (const c of fresh) await cache.put(c.hex, c.data);
+    assert.ok(old.every((c) => !cache.has(c.hex)), 'chunks older than the window were evicted');
+    assert.ok(fresh.every((c) => cache.has(c.hex)), 'chunks inside the window stay, past maxBytes');
+    assert.is(cache.size.bytes, 4 * 4096);
+    await cache.close();
+    const plain = await ChunkCache.open(dir, { maxBytes: 2 * 4096 });
+    const more = chunk();
+    await plain.put(more.hex, more.data);
+    assert.is(plain.size.bytes, 2 * 4096, 'without a window the limit holds');
+    await plain.close();
+  }),
+);
+
 test('when pins hold more than maxBytes the cache grows rather than refuse; release evicts', () =>
   withTempDir(async (dir) => {
     const cache = await ChunkCache.open(dir, { maxBytes: 2 * 4096 });

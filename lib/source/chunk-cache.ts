@@ -324,7 +324,7 @@ export class ChunkCache {
    * pinned ones, and ones inside the refetch window, do).
    */
   private evict(limit: number): void {
-    const young = this.refetchWindowMs > 0 ? Date.now() - this.refetchWindowMs : -Infinity;
+    const young = this.refetchWindowMs > 0 ? Date.now() - this.refetchWindowMs : Infinity;
     // Chunks still inside the window are moved behind the others, each at most once.
     for (let skips = this.lru.size; this.bytes > limit && this.lru.size > 0; ) {
       const [hex, entry] = this.lru.entries().next().value!;
