@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { request } from 'undici';
 import { LAZYBD_BIN, lazybd } from './support/cli.js';
 import { FaultProxy } from './support/fault-proxy.js';
+import { ForwardProxy } from './support/forward-proxy.js';
 import { expectBytes, nbdRead } from './support/nbd-client.js';
 import { spawnOwned, waitFor, type Owned } from './support/processes.js';
 import { startRegistry, type RegistryServer } from './support/registry-server.js';
@@ -367,6 +368,36 @@ sn('a preheat job resumes after a supernode restart and ends done; a stalled reg
   assert.is(ended!.state, 'failed');
   assert.match(ended!.message ?? '', /timed out after 1 s/);
   assert.ok(Date.now() - t0 < 5000, 'it failed at its timeout');
+});
+
+sn('registry traffic of nodes and supernodes goes through HTTP_PROXY, except for hosts in NO_PROXY', async () => {
+  if (!ctx) return;
+  const c = ctx;
+  const proxy = await ForwardProxy.start();
+  try {
+    const viaProxy = { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: '' };
+    const pulled = await lazybd(['pull', c.remote, 'proxied:v1', '--plain-http', '--json'], { ...viaProxy, LAZYBD_STORE: join(c.dir, 'proxied') });
+    assert.is(pulled.status, 0, pulled.stderr);
+    assert.ok(proxy.targets.includes(c.proxy.host), `pull went through the proxy: ${proxy.targets}`);
+    proxy.targets.length = 0;
+    const direct = await lazybd(['pull', c.remote, 'direct:v1', '--plain-http'], { ...viaProxy, NO_PROXY: '127.0.0.1', LAZYBD_STORE: join(c.dir, 'direct') });
+    assert.is(direct.status, 0, direct.stderr);
+    assert.equal(proxy.targets, [], 'NO_PROXY hosts are reached directly');
+
+    // A supernode behind the proxy fetches through it; the node, told NO_PROXY, reaches the supernode directly.
+    const supernodeProcess = spawnOwned(process.execPath, [LAZYBD_BIN, 'supernode', '--upstream', c.proxy.host, '--plain-http', '--listen', '127.0.0.1:0', '--token-file', c.tokenFile, '--cache-dir', join(c.dir, 'behind-proxy'), '--json'], { env: { ...process.env, ...viaProxy } });
+    try {
+      await waitFor(() => /"listening"/.test(supernodeProcess.output()), 20_000, 'the supernode to listen');
+      const url = (JSON.parse(/\{"listening".*\}/.exec(supernodeProcess.output())![0]) as { listening: string }).listening;
+      const pre = await lazybd(['preheat', c.remote, '--supernode', url, '--token-file', c.tokenFile, '--json'], { NO_PROXY: '127.0.0.1' });
+      assert.is(pre.status, 0, pre.stderr);
+      assert.ok(proxy.targets.length > 0 && proxy.targets.every((t) => t === c.proxy.host), `the supernode's registry traffic went through the proxy: ${proxy.targets}`);
+    } finally {
+      await supernodeProcess.stop();
+    }
+  } finally {
+    await proxy.stop();
+  }
 });
 
 sn('preheat of an image the registry does not have fails with a coded error naming it', async () => {
