@@ -145,7 +145,7 @@ async function blobRoute(node: Supernode, upstream: Upstream, repository: string
   for await (const part of node.reader.read(upstream, repository, layout, range.start, length)) {
     if (res.destroyed) return;
     supernodeBytesServed.inc({ route: 'blob' }, part.length);
-    if (!res.write(part)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    if (!res.write(part)) await drained(res);
   }
   res.end();
 }
@@ -166,6 +166,19 @@ async function preheatRoute(node: Supernode, req: IncomingMessage, res: ServerRe
   }
   const { job, created } = await node.preheat.create(body);
   sendJson(res, created ? 202 : 200, job);
+}
+
+/** Resolves when the response can take more, or is gone; leaves no listener behind (a big blob waits many times). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /** One `bytes=` range of a blob of `size` bytes, or undefined when it cannot be satisfied. Several ranges are refused. */
