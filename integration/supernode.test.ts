@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ import { spawnOwned, waitFor, type Owned } from './support/processes.js';
 import { startRegistry, type RegistryServer } from './support/registry-server.js';
 import { TEST_TOKEN, startSupernode, writeTokenFile, type SupernodeProcess } from './support/supernode-process.js';
 import { requireTools } from './support/tools.js';
+import { makeSelfSignedCert } from './support/token-server.js';
 
 const run = promisify(execFile);
 const SIZE = 32 << 20;
@@ -135,6 +136,28 @@ sn('every request without the token gets 401; with it /v2/ and /metrics answer',
   assert.match((await s.call('/metrics')).text, /lazybd_supernode_requests_total/);
   const other = await s.call(`/v2/${ctx.repository}/manifests/v1?ns=203.0.113.9:5000`);
   assert.is(other.status, 403, 'a registry it does not front is refused');
+});
+
+sn('over TLS: a node that trusts the supernode certificate (--ca-file) reads through it; plain http is refused', async () => {
+  if (!ctx) return;
+  const c = ctx;
+  await mkdir(join(c.dir, 'tls'), { recursive: true });
+  const cert = await makeSelfSignedCert(join(c.dir, 'tls'), 'lazybd-supernode');
+  const s = await supernode(c, 'tls', ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile]);
+  assert.match(s.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  const plain = await request(s.url.replace('https:', 'http:') + '/v2/', { headers: { authorization: `Bearer ${TEST_TOKEN}` } }).then(
+    (r) => r.statusCode,
+    () => 'refused',
+  );
+  assert.ok(plain === 'refused' || plain === 400, `plain http to the TLS port: ${plain}`);
+  const a = await node(c, [s.url], ['--ca-file', cert.certFile]);
+  try {
+    await copyMatches(c, a.uri);
+    assert.ok((await a.metric('lazybd_source_bytes_total', 'source="supernode"')) >= 4 * RUN, 'the data came through the TLS supernode');
+    assert.is(await a.metric('lazybd_source_bytes_total', 'source="registry"'), 0);
+  } finally {
+    await a.daemon.stop();
+  }
 });
 
 sn('a world-readable token file is refused at start', async () => {
