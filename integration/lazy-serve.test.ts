@@ -1,6 +1,6 @@
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +11,7 @@ import { FaultProxy } from './support/fault-proxy.js';
 import { expectBytes, nbdRead } from './support/nbd-client.js';
 import { spawnOwned, waitFor, type Owned } from './support/processes.js';
 import { startRegistry, type RegistryServer } from './support/registry-server.js';
+import { pushRunsImage } from './support/runs-image.js';
 import { requireTools } from './support/tools.js';
 
 const run = promisify(execFile);
@@ -31,18 +32,8 @@ interface Ctx {
 async function setup(dir: string): Promise<Ctx> {
   const registry = await startRegistry();
   const proxy = await FaultProxy.start(registry.host);
-  const source = Buffer.alloc(SIZE);
-  const runs = Array.from({ length: 8 }, (_, i) => i * (8 << 20) + randomInt(0, 64) * 4096);
-  for (const at of runs) randomBytes(1 << 20).copy(source, at);
-  const raw = join(dir, 'disk.raw');
-  const h = await open(raw, 'w');
-  await h.write(source);
-  await h.close();
-  const env = { LAZYBD_STORE: join(dir, 'origin') };
-  assert.is((await lazybd(['create', raw, 'disk:v1'], env)).status, 0);
   const remote = `${proxy.host}/lazy/disk:v1`;
-  const push = await lazybd(['push', 'disk:v1', remote, '--plain-http'], env);
-  assert.is(push.status, 0, push.stderr);
+  const { source, runs } = await pushRunsImage(dir, remote, { size: SIZE, count: 8, runLength: 1 << 20 });
   return { dir, registry, proxy, source, runs, remote };
 }
 

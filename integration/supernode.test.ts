@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,8 @@ import { expectBytes, nbdRead } from './support/nbd-client.js';
 import { spawnOwned, waitFor, type Owned } from './support/processes.js';
 import { startRegistry, type RegistryServer } from './support/registry-server.js';
 import { TEST_TOKEN, startSupernode, writeTokenFile, type SupernodeProcess } from './support/supernode-process.js';
+import { metricValue } from './support/metrics-text.js';
+import { pushRunsImage } from './support/runs-image.js';
 import { requireTools } from './support/tools.js';
 import { makeSelfSignedCert } from './support/token-server.js';
 
@@ -39,21 +41,9 @@ interface Ctx {
 async function setup(dir: string): Promise<Ctx> {
   const registry = await startRegistry();
   const proxy = await FaultProxy.start(registry.host);
-  const source = Buffer.alloc(SIZE);
-  const runs = Array.from({ length: 4 }, (_, i) => i * (8 << 20) + randomInt(0, 64) * 4096);
-  for (const at of runs) randomBytes(RUN).copy(source, at);
-  const raw = join(dir, 'disk.raw');
-  const h = await open(raw, 'w');
-  await h.write(source);
-  await h.close();
-  const env = { LAZYBD_STORE: join(dir, 'origin') };
-  const created = await lazybd(['create', raw, 'disk:v1', '--json'], env);
-  assert.is(created.status, 0, created.stderr);
   const remote = `${proxy.host}/fleet/disk:v1`;
-  const push = await lazybd(['push', 'disk:v1', remote, '--plain-http'], env);
-  assert.is(push.status, 0, push.stderr);
-  const layerDigest = (JSON.parse(created.stdout) as { layer: string }).layer;
-  return { dir, registry, proxy, source, runs, remote, repository: 'fleet/disk', layerDigest, tokenFile: await writeTokenFile(dir) };
+  const { source, runs, created } = await pushRunsImage(dir, remote, { size: SIZE, count: 4, runLength: RUN });
+  return { dir, registry, proxy, source, runs, remote, repository: 'fleet/disk', layerDigest: created.layer, tokenFile: await writeTokenFile(dir) };
 }
 
 let n = 0;
@@ -67,15 +57,7 @@ async function node(c: Ctx, supernodes: string[], extra: string[] = []): Promise
   assert.ok(daemon.child.exitCode === null, `serve exited: ${daemon.output()}`);
   const uri = /at (nbd\+unix:\S+)/.exec(daemon.output())![1]!;
   const metricsUrl = /metrics at (http:\S+)/.exec(daemon.output())![1]!;
-  const metric = async (metricName: string, labels = '') => {
-    const text = await (await fetch(metricsUrl)).text();
-    let sum = 0;
-    for (const line of text.split('\n')) {
-      const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-      if (m && m[1] === metricName && (m[2] ?? '').includes(labels)) sum += Number(m[3]);
-    }
-    return sum;
-  };
+  const metric = async (metricName: string, labels = '') => metricValue(await (await fetch(metricsUrl)).text(), metricName, labels);
   return { daemon, uri, metric };
 }
 

@@ -2,6 +2,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { LAZYBD_BIN } from './cli.js';
+import { metricValue } from './metrics-text.js';
 import { spawnOwned, waitFor, type Owned } from './processes.js';
 
 export const TEST_TOKEN = 'lazybd-test-token-0123456789abcdef';
@@ -46,14 +47,6 @@ export async function startSupernode(upstream: string, cacheDir: string, tokenFi
     }
     return { status: res.statusCode, body: parsed, text };
   };
-  const metric = async (name: string, labels = '') => {
-    const { text } = await call('/metrics');
-    let sum = 0;
-    for (const line of text.split('\n')) {
-      const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-      if (m && m[1] === name && (m[2] ?? '').includes(labels)) sum += Number(m[3]);
-    }
-    return sum;
-  };
+  const metric = async (name: string, labels = '') => metricValue((await call('/metrics')).text, name, labels);
   return { url, process: proc, call, metric, stop: () => proc.stop() };
 }
