@@ -34,7 +34,19 @@ export interface DatacenterReport {
   run: string;
   machine: { cpus: number; cpuModel: string; memoryGiB: number; kernel: string; node: string };
   topology: { nodes: number; supernodes: number; registryMbit: number; linkMbit: number; rttUs: number; delayApplied: boolean };
-  image: { virtualBytes: number; dataBytes: number; imageBytes: number; chunkSize: number; reads: number; readBytes: number; traceChunks: number; workingSetBytes: number };
+  image: {
+    virtualBytes: number;
+    dataBytes: number;
+    layerBytes: number;
+    imageBytes: number;
+    chunkSize: number;
+    reads: number;
+    readBytes: number;
+    /** sha256 of the start-up reads' bytes in the source raw disk, in order. */
+    replaySha256: string;
+    traceChunks: number;
+    workingSetBytes: number;
+  };
   modes: ModeReport[];
   wallSeconds: number;
 }

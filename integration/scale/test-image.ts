@@ -57,7 +57,7 @@ export async function writeSourceImage(dir: string, o: SourceImageOptions): Prom
     await h.close();
   }
 
-  const wanted = Math.max(1, Math.round((runs * RUN * o.traceFraction) / o.chunkSize));
+  const wanted = Math.max(1, Math.ceil((runs * RUN * o.traceFraction) / o.chunkSize));
   const touched = new Set<number>();
   const reads: [number, number][] = [];
   while (touched.size < wanted) {
