@@ -103,4 +103,20 @@ test('a run killed with SIGKILL: its processes die with it, --cleanup removes th
   }
 });
 
+test('SIGTERM mid-run: the harness stops its processes, removes everything and exits 143', async () => {
+  if (!(await canRun())) return;
+  const run = spawnOwned(process.execPath, [DATACENTER_BIN, '--nodes', '2', '--mode', 'registry', '--image-mib', '16', '--step-timeout', '60']);
+  const prefix = runPrefixOf(run.child.pid!);
+  try {
+    await waitFor(() => /mode registry: starting/.test(run.output()), 60_000, 'the run to start its nodes');
+    assert.ok((await findRunResources(prefix)).namespaces.length >= 4);
+    run.child.kill('SIGTERM');
+    await waitFor(() => run.child.exitCode !== null, 30_000, 'the harness to exit');
+    assert.is(run.child.exitCode, 143, run.output());
+    await assertNothingLeft(prefix);
+  } finally {
+    await run.stop();
+  }
+});
+
 test.run();

@@ -40,6 +40,8 @@ const BASE_MEMORY = 2 * 2 ** 30;
 
 class UsageError extends Error {}
 
+let abortStatus: number | undefined;
+
 function options(): { o: DatacenterOptions; json: boolean; cleanup: boolean; timeoutS: number } {
   const { values } = parseArgs({
     options: {
@@ -121,8 +123,10 @@ async function main(): Promise<number> {
   let dc: Datacenter | undefined;
   let cleaning: Promise<void> | undefined;
   const cleanUp = () => (cleaning ??= (dc ? dc.destroy() : removeRun(run).then(() => undefined)));
+  // A signal or the deadline: clean up and exit with its status, whatever the run then throws.
   const abort = (why: string, status: number) => {
     log(`${why}: cleaning up ${run}`);
+    abortStatus ??= status;
     void cleanUp().finally(() => process.exit(status));
   };
   process.once('SIGINT', () => abort('SIGINT', 130));
@@ -142,6 +146,7 @@ async function main(): Promise<number> {
 main().then(
   (status) => process.exit(status),
   (e: Error) => {
+    if (abortStatus !== undefined) process.exit(abortStatus);
     process.stderr.write(`datacenter: ${e instanceof UsageError ? e.message : (e.stack ?? e.message)}\n`);
     process.exit(e instanceof UsageError ? 2 : 1);
   },
