@@ -72,7 +72,7 @@ export async function startMode(mode: ModeName, ctx: ModeContext): Promise<ModeS
       try {
         for (const host of ctx.supernodeHosts) running.push(await startSupernode(ctx.dc, host, ctx.registry, credentials, join(ctx.dir, host.role), ctx.timeoutMs));
         const t0 = performance.now();
-        if (mode === 'supernode+preheat') await Promise.all(running.map((s) => preheat(ctx.dc, ctx.control, registryRef, s, credentials, join(ctx.dir, s.host.role), ctx.timeoutMs)));
+        if (mode === 'supernode+preheat') await preheat(ctx.dc, ctx.control, registryRef, running, credentials, ctx.dir, ctx.timeoutMs);
         return {
           nodeRef: registryRef,
           nodeArgs: nodeSupernodeArgs(running, credentials),
