@@ -1,7 +1,7 @@
 // One run of the datacenter: build the topology, publish the image, start the fleet once
 // per mode and measure it, tear everything down.
 import { mkdir, rm } from 'node:fs/promises';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { CONTROL_ADDRESS, MIRROR_ADDRESS, REGISTRY_ADDRESS, nodeAddress, supernodeAddress } from './address-plan.js';
 import { Fleet } from './fleet.js';
@@ -27,6 +27,8 @@ export interface DatacenterOptions {
   registryMbit: number;
   linkMbit: number;
   rttUs: number;
+  /** The nodes' --io-timeout: a read no source serves in this time fails (EIO). */
+  ioTimeoutS: number;
   /** Bound on one node's start and replay, and on each service start and CLI call. */
   stepTimeoutMs: number;
 }
@@ -36,6 +38,7 @@ export type Log = (message: string) => void;
 /** Runs every mode on one topology. The caller owns clean-up (`removeRun(run)`), so that a signal can do it too. */
 export async function runDatacenter(run: string, o: DatacenterOptions, log: Log, onDatacenter: (dc: Datacenter) => void): Promise<DatacenterReport> {
   const t0 = performance.now();
+  const loadAtStart = loadavg()[0]!;
   const dir = runDirectory(run);
   await mkdir(dir, { recursive: true });
   const dc = await Datacenter.create(run);
@@ -72,7 +75,7 @@ export async function runDatacenter(run: string, o: DatacenterOptions, log: Log,
       for (let wave = 1; wave <= o.waves; wave++) {
         const nodesDir = join(modeDir, `nodes-${wave}`);
         const before = await egress(dc, registryHost!, services.cacheHosts);
-        fleet = await Fleet.run(dc, nodes, nodesDir, { ref: services.nodeRef, args: services.nodeArgs, source, timeoutMs: o.stepTimeoutMs });
+        fleet = await Fleet.run(dc, nodes, nodesDir, { ref: services.nodeRef, args: [...services.nodeArgs, '--io-timeout', String(o.ioTimeoutS)], source, timeoutMs: o.stepTimeoutMs });
         const after = await egress(dc, registryHost!, services.cacheHosts);
         await fleet.scrape(control!);
         const figures = await services.figures();
@@ -107,8 +110,8 @@ export async function runDatacenter(run: string, o: DatacenterOptions, log: Log,
 
   return {
     run,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
-    topology: { nodes: o.nodes, supernodes: supernodeHosts.length, registryMbit: o.registryMbit, linkMbit: o.linkMbit, rttUs: o.rttUs, delayApplied: dc.delayApplied },
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, loadAverage: [loadAtStart, loadavg()[0]!] },
+    topology: { nodes: o.nodes, supernodes: supernodeHosts.length, registryMbit: o.registryMbit, linkMbit: o.linkMbit, rttUs: o.rttUs, delayApplied: dc.delayApplied, ioTimeoutS: o.ioTimeoutS },
     image: {
       virtualBytes: source.virtualBytes,
       dataBytes: source.dataBytes,

@@ -28,6 +28,7 @@ const USAGE = `usage: node dist/integration/scale/datacenter.js [options]
   --link-mbit R          every other link's rate (default 1000)
   --rtt-us U             round-trip time between any two hosts (default 500)
   --waves W              fleet starts per mode on the same services; wave 2 meets a warm cache (default 1)
+  --io-timeout S         the nodes' lazybd --io-timeout: an unserved read fails after S s (default 30, lazybd's)
   --seed S               image layout and reads (default 1)
   --step-timeout S       bound on each node's start+replay and each service start (default 300)
   --timeout S            bound on the whole run (default 3600)
@@ -55,6 +56,7 @@ function options(): { o: DatacenterOptions; json: boolean; cleanup: boolean; tim
       'link-mbit': { type: 'string', default: '1000' },
       'rtt-us': { type: 'string', default: '500' },
       seed: { type: 'string', default: '1' },
+      'io-timeout': { type: 'string', default: '30' },
       waves: { type: 'string', default: '1' },
       'step-timeout': { type: 'string', default: '300' },
       timeout: { type: 'string', default: '3600' },
@@ -88,6 +90,7 @@ function options(): { o: DatacenterOptions; json: boolean; cleanup: boolean; tim
       registryMbit: num('registry-mbit', 1, 100_000),
       linkMbit: num('link-mbit', 1, 100_000),
       rttUs: num('rtt-us', 0, 1_000_000),
+      ioTimeoutS: num('io-timeout', 1, 86_400),
       stepTimeoutMs: num('step-timeout', 5, 86_400) * 1000,
     },
     json: values.json!,

@@ -13,7 +13,7 @@ export interface ModeReport {
   cacheEgressBytes: number | null;
   /** registryEgressBytes / working set. */
   registryEgressPerWorkingSet: number;
-  /** Time-to-ready over the nodes that finished the replay, ms. */
+  /** Time-to-ready over the ready nodes (every start-up read answered with the right bytes), ms. */
   timeToReadyMs: { p50: number; p99: number; max: number };
   /** Nodes that read every start-up byte, right, without an error. */
   nodesReady: number;
@@ -32,8 +32,8 @@ export interface ModeReport {
 
 export interface DatacenterReport {
   run: string;
-  machine: { cpus: number; cpuModel: string; memoryGiB: number; kernel: string; node: string };
-  topology: { nodes: number; supernodes: number; registryMbit: number; linkMbit: number; rttUs: number; delayApplied: boolean };
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; kernel: string; node: string; /** 1-minute load average at the start and the end: other work on the machine skews the times. */ loadAverage: [number, number] };
+  topology: { nodes: number; supernodes: number; registryMbit: number; linkMbit: number; rttUs: number; delayApplied: boolean; ioTimeoutS: number };
   image: {
     virtualBytes: number;
     dataBytes: number;
@@ -60,11 +60,10 @@ export function percentile(values: number[], p: number): number {
 
 export function summarizeNodes(outcomes: NodeOutcome[]): Pick<ModeReport, 'timeToReadyMs' | 'nodesReady' | 'readErrors' | 'mismatches' | 'maxNodeRssBytes' | 'nodeSourceBytes'> & { verifyFailures: number } {
   const ready = outcomes.filter((o) => !o.failure && o.readErrors === 0 && o.mismatches === 0);
-  const finished = outcomes.filter((o) => !o.failure).map((o) => o.readyMs);
   const nodeSourceBytes: Record<string, number> = {};
   for (const o of outcomes) for (const [k, v] of Object.entries(o.sourceBytes)) nodeSourceBytes[k] = (nodeSourceBytes[k] ?? 0) + v;
   return {
-    timeToReadyMs: { p50: percentile(finished, 50), p99: percentile(finished, 99), max: percentile(finished, 100) },
+    timeToReadyMs: { p50: percentile(ready.map((o) => o.readyMs), 50), p99: percentile(ready.map((o) => o.readyMs), 99), max: percentile(ready.map((o) => o.readyMs), 100) },
     nodesReady: ready.length,
     readErrors: outcomes.reduce((n, o) => n + o.readErrors, 0),
     mismatches: outcomes.reduce((n, o) => n + o.mismatches, 0),
@@ -97,8 +96,8 @@ export function formatTable(r: DatacenterReport): string {
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const { image: im, topology: t, machine: mc } = r;
   return [
-    `machine: ${mc.cpus} CPUs ${mc.cpuModel}, ${mc.memoryGiB} GiB, Linux ${mc.kernel}, node ${mc.node}`,
-    `topology: ${t.nodes} nodes, ${t.supernodes} supernode(s); registry link ${t.registryMbit} Mbit/s, other links ${t.linkMbit} Mbit/s; RTT ${t.delayApplied ? `${t.rttUs} µs added` : 'not added (kernel lacks sch_netem)'}`,
+    `machine: ${mc.cpus} CPUs ${mc.cpuModel}, ${mc.memoryGiB} GiB, Linux ${mc.kernel}, node ${mc.node}; load average ${mc.loadAverage[0].toFixed(1)} at the start, ${mc.loadAverage[1].toFixed(1)} at the end`,
+    `topology: ${t.nodes} nodes, ${t.supernodes} supernode(s); registry link ${t.registryMbit} Mbit/s, other links ${t.linkMbit} Mbit/s; RTT ${t.delayApplied ? `${t.rttUs} µs added` : 'not added (kernel lacks sch_netem)'}; node --io-timeout ${t.ioTimeoutS} s`,
     `image: ${mib(im.virtualBytes)} MiB virtual, ${mib(im.dataBytes)} MiB data, ${mib(im.imageBytes)} MiB to copy whole; start-up: ${im.reads} reads, ${mib(im.readBytes)} MiB, working set ${im.traceChunks} chunks = ${mib(im.workingSetBytes)} MiB`,
     '',
     line(head),
