@@ -63,32 +63,35 @@ export async function runDatacenter(run: string, o: DatacenterOptions, log: Log,
   const image = await publishImage(dc, control!, registry.endpoint, source, imageDir, o.chunkSize, o.stepTimeoutMs);
   await rm(source.rawPath);
 
+  const serviceHosts = [...(mirrorHost ? [mirrorHost] : []), ...supernodeHosts];
   const modes: ModeReport[] = [];
   for (const mode of o.modes) {
     log(`mode ${mode}: starting ${o.nodes} nodes at once${o.waves > 1 ? `, ${o.waves} times` : ''}`);
     const modeDir = join(dir, `mode-${mode.replace(/\W/g, '-')}`);
     await mkdir(modeDir);
+    // Counted from before the services start: a preheat's fetches are the registry's egress too.
+    let before = await egress(dc, registryHost!, serviceHosts);
     const services = await startMode(mode, { dc, control: control!, registry: registry.endpoint, imagePath: image.path, dir: modeDir, mirrorHost, supernodeHosts, timeoutMs: o.stepTimeoutMs });
     let fleet: Fleet | undefined;
     let serviceFailuresBefore = 0;
     try {
       for (let wave = 1; wave <= o.waves; wave++) {
         const nodesDir = join(modeDir, `nodes-${wave}`);
-        const before = await egress(dc, registryHost!, services.cacheHosts);
+        if (wave > 1) before = await egress(dc, registryHost!, serviceHosts);
         fleet = await Fleet.run(dc, nodes, nodesDir, { ref: services.nodeRef, args: [...services.nodeArgs, '--io-timeout', String(o.ioTimeoutS)], source, timeoutMs: o.stepTimeoutMs });
-        const after = await egress(dc, registryHost!, services.cacheHosts);
+        const after = await egress(dc, registryHost!, serviceHosts);
         await fleet.scrape(control!);
         const figures = await services.figures();
         await fleet.stop();
         await rm(nodesDir, { recursive: true, force: true });
-        const registryEgressBytes = after.registry - before.registry;
+        const registryEgressBytes = after.tx.get(registryHost!)! - before.tx.get(registryHost!)!;
         const { verifyFailures, ...nodeFigures } = summarizeNodes(fleet.outcomes);
         const report: ModeReport = {
           mode,
           wave,
           nodes: o.nodes,
           registryEgressBytes,
-          cacheEgressBytes: services.cacheHosts.length ? after.cache - before.cache : null,
+          cacheEgressBytes: services.cacheHosts.length ? services.cacheHosts.reduce((n, h) => n + after.tx.get(h)! - before.tx.get(h)!, 0) : null,
           registryEgressPerWorkingSet: registryEgressBytes / image.workingSetBytes,
           ...nodeFigures,
           verifyFailures: { nodes: verifyFailures, services: figures.verifyFailures - serviceFailuresBefore },
@@ -129,7 +132,9 @@ export async function runDatacenter(run: string, o: DatacenterOptions, log: Log,
   };
 }
 
-async function egress(dc: Datacenter, registry: Host, cacheHosts: Host[]): Promise<{ registry: number; cache: number }> {
-  const cache = await Promise.all(cacheHosts.map((h) => dc.counters(h)));
-  return { registry: (await dc.counters(registry)).txBytes, cache: cache.reduce((n, c) => n + c.txBytes, 0) };
+/** tx bytes of the registry's and the service hosts' links. */
+async function egress(dc: Datacenter, registry: Host, serviceHosts: Host[]): Promise<{ tx: Map<Host, number> }> {
+  const hosts = [registry, ...serviceHosts];
+  const counters = await Promise.all(hosts.map((h) => dc.counters(h)));
+  return { tx: new Map(hosts.map((h, i) => [h, counters[i]!.txBytes])) };
 }
