@@ -71,13 +71,17 @@ export async function startMode(mode: ModeName, ctx: ModeContext): Promise<ModeS
       const stop = async () => void (await Promise.all(running.map((s) => s.process.stop())));
       try {
         for (const host of ctx.supernodeHosts) running.push(await startSupernode(ctx.dc, host, ctx.registry, credentials, join(ctx.dir, host.role), ctx.timeoutMs));
-        const t0 = performance.now();
-        if (mode === 'supernode+preheat') await preheat(ctx.dc, ctx.control, registryRef, running, credentials, ctx.dir, ctx.timeoutMs);
+        let preparationMs = 0;
+        if (mode === 'supernode+preheat') {
+          const t0 = performance.now();
+          await preheat(ctx.dc, ctx.control, registryRef, running, credentials, ctx.dir, ctx.timeoutMs);
+          preparationMs = performance.now() - t0;
+        }
         return {
           nodeRef: registryRef,
           nodeArgs: nodeSupernodeArgs(running, credentials),
           cacheHosts: ctx.supernodeHosts,
-          preparationMs: performance.now() - t0,
+          preparationMs,
           figures: async () => {
             let verifyFailures = 0;
             for (const s of running) verifyFailures += metricSum(await scrapeSupernode(ctx.control, s, credentials), VERIFY_FAILURES);
