@@ -6,8 +6,8 @@ import type { DatacenterReport } from './report.js';
 export const DATACENTER_BIN = join(process.cwd(), 'dist', 'integration', 'scale', 'datacenter.js');
 export const HARNESS_TOOLS = ['ip', 'tc', 'setpriv', 'curl', 'docker-registry'];
 
-/** Runs the harness with `--json` to completion (bounded by `timeoutMs`). */
-export function runHarness(args: string[], timeoutMs: number): Promise<{ status: number | null; report?: DatacenterReport; stderr: string; pid: number }> {
+/** Runs the harness with `--json` to completion (bounded by `timeoutMs`); `report` is its JSON (a sweep's with --cleanup). */
+export function runHarness<T = DatacenterReport>(args: string[], timeoutMs: number): Promise<{ status: number | null; report?: T; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [DATACENTER_BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -18,13 +18,13 @@ export function runHarness(args: string[], timeoutMs: number): Promise<{ status:
     child.on('error', reject);
     child.on('close', (status) => {
       clearTimeout(timer);
-      let report: DatacenterReport | undefined;
+      let report: T | undefined;
       try {
-        report = stdout.trim() ? (JSON.parse(stdout) as DatacenterReport) : undefined;
+        report = stdout.trim() ? (JSON.parse(stdout) as T) : undefined;
       } catch {
         // left undefined: the assertion shows stderr
       }
-      resolve({ status, report, stderr, pid: child.pid! });
+      resolve({ status, report, stderr });
     });
   });
 }

@@ -4,13 +4,13 @@
 // of a run may survive it, not even a run killed with SIGKILL.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnOwned, waitFor } from '../support/processes.js';
+import { spawnOwned, waitFor, type Owned } from '../support/processes.js';
 import { requireTools } from '../support/tools.js';
 import { DATACENTER_BIN, HARNESS_TOOLS, runHarness } from './datacenter-harness.js';
 import { namespacePids } from './netns.js';
 import type { ModeReport } from './report.js';
 import { RUN_PREFIX } from './run-name.js';
-import { findRunResources } from './sweep.js';
+import { findRunResources, type RunResources } from './sweep.js';
 
 const NODES = 3;
 
@@ -77,45 +77,46 @@ test('registry and mirror modes: right bytes on every node, egress per mode, all
   await assertNothingLeft(report.run);
 });
 
+/** A small run (2 nodes, registry mode), once its nodes are starting: every kind of resource exists then. */
+async function runInProgress(): Promise<{ harness: Owned; prefix: string; resources: RunResources }> {
+  const harness = spawnOwned(process.execPath, [DATACENTER_BIN, '--nodes', '2', '--mode', 'registry', '--image-mib', '16', '--step-timeout', '60']);
+  const prefix = runPrefixOf(harness.child.pid!);
+  await waitFor(() => /mode registry: starting/.test(harness.output()), 60_000, 'the run to start its nodes');
+  const resources = await findRunResources(prefix);
+  assert.ok(resources.namespaces.length >= 4 && resources.interfaces.length >= 5, `resources of the run: ${JSON.stringify(resources)}`);
+  return { harness, prefix, resources };
+}
+
 test('a run killed with SIGKILL: its processes die with it, --cleanup removes the rest', async () => {
   if (!(await canRun())) return;
-  const victim = spawnOwned(process.execPath, [DATACENTER_BIN, '--nodes', '2', '--mode', 'registry', '--image-mib', '16', '--step-timeout', '60']);
-  const prefix = runPrefixOf(victim.child.pid!);
+  const { harness, prefix, resources } = await runInProgress();
   try {
-    await waitFor(() => /mode registry: starting/.test(victim.output()), 60_000, 'the victim to start its nodes');
-    const alive = await findRunResources(prefix);
-    assert.ok(alive.namespaces.length >= 4, `namespaces of the run: ${alive.namespaces.join(' ')}`);
-    victim.child.kill('SIGKILL');
-    await victim.stop();
-
+    harness.child.kill('SIGKILL');
+    await harness.stop();
     // Every process was started with the kernel's parent-death signal: none outlives the harness.
-    await waitFor(async () => (await Promise.all(alive.namespaces.map(namespacePids))).every((p) => p.length === 0), 10_000, 'processes in the dead run to exit');
+    await waitFor(async () => (await Promise.all(resources.namespaces.map(namespacePids))).every((p) => p.length === 0), 10_000, 'processes in the dead run to exit');
     const left = await findRunResources(prefix);
     assert.ok(left.namespaces.length > 0 && left.interfaces.length > 0, 'SIGKILL leaves namespaces and links behind');
 
-    const sweep = await runHarness(['--cleanup'], 60_000);
+    // (Another harness starting now may sweep it first: what counts is that it is gone.)
+    const sweep = await runHarness<{ runs: string[] }>(['--cleanup'], 60_000);
     assert.is(sweep.status, 0, sweep.stderr);
-    const swept = JSON.parse(JSON.stringify(sweep.report)) as { runs: string[] };
-    assert.ok(swept.runs.some((run) => run.startsWith(prefix)), JSON.stringify(swept));
     await assertNothingLeft(prefix);
   } finally {
-    await victim.stop();
+    await harness.stop();
   }
 });
 
 test('SIGTERM mid-run: the harness stops its processes, removes everything and exits 143', async () => {
   if (!(await canRun())) return;
-  const run = spawnOwned(process.execPath, [DATACENTER_BIN, '--nodes', '2', '--mode', 'registry', '--image-mib', '16', '--step-timeout', '60']);
-  const prefix = runPrefixOf(run.child.pid!);
+  const { harness, prefix } = await runInProgress();
   try {
-    await waitFor(() => /mode registry: starting/.test(run.output()), 60_000, 'the run to start its nodes');
-    assert.ok((await findRunResources(prefix)).namespaces.length >= 4);
-    run.child.kill('SIGTERM');
-    await waitFor(() => run.child.exitCode !== null, 30_000, 'the harness to exit');
-    assert.is(run.child.exitCode, 143, run.output());
+    harness.child.kill('SIGTERM');
+    await waitFor(() => harness.child.exitCode !== null, 30_000, 'the harness to exit');
+    assert.is(harness.child.exitCode, 143, harness.output());
     await assertNothingLeft(prefix);
   } finally {
-    await run.stop();
+    await harness.stop();
   }
 });
 

@@ -9,8 +9,8 @@ import type { Datacenter, Host } from './topology.js';
 import { replayReads } from './trace-replay.js';
 
 const LOCAL_REF = 'scale/disk:v1';
-export const REPOSITORY = 'scale/disk';
-export const TAG = 'v1';
+const REPOSITORY = 'scale/disk';
+const TAG = 'v1';
 
 export interface PublishedImage {
   /** `repository:tag`; prefix a registry host:port for a ref. */
@@ -41,11 +41,13 @@ export async function publishImage(dc: Datacenter, control: Host, registry: stri
     LAZYBD_STORE: join(dir, 'recorder'),
     XDG_RUNTIME_DIR: dir,
   });
+  const deadline = setTimeout(() => void recorder.stop(1000), timeoutMs);
   try {
     await firstJsonLine(recorder, 'trace recorder', timeoutMs);
     const r = await replayReads(join(dir, 'recorder.sock'), 'disk', source.reads, source.readSha256);
     if (r.readErrors || r.mismatches || r.failure) throw new Error(`recording the trace: ${JSON.stringify(r)}\n${recorder.output()}`);
   } finally {
+    clearTimeout(deadline);
     await recorder.stop(10_000);
   }
   await runLazybd(dc, control, ['trace', 'attach', LOCAL_REF, traceFile, '--json'], origin, timeoutMs);

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { system } from './system-command.js';
 
-export function ip(args: string[]): Promise<string> {
+function ip(args: string[]): Promise<string> {
   return system('ip', args);
 }
 

@@ -22,7 +22,7 @@ export async function httpGet(from: Host, url: string, options: { headerFile?: s
   return { status: Number(out.slice(cut + 1)) || 0, body: out.slice(0, cut) };
 }
 
-/** Polls until `url` answers with one of `statuses`. */
-export async function waitForHttp(from: Host, url: string, what: string, timeoutMs: number, statuses = [200], headerFile?: string): Promise<void> {
-  await waitFor(async () => statuses.includes((await httpGet(from, url, { timeoutS: 2, headerFile })).status), timeoutMs, what);
+/** Polls until `url` answers 200. */
+export async function waitForHttp(from: Host, url: string, what: string, timeoutMs: number): Promise<void> {
+  await waitFor(async () => (await httpGet(from, url, { timeoutS: 2 })).status === 200, timeoutMs, what);
 }
