@@ -85,7 +85,7 @@ export async function runDatacenter(run: string, o: DatacenterOptions, log: Log,
         await fleet.stop();
         await rm(nodesDir, { recursive: true, force: true });
         const registryEgressBytes = after.tx.get(registryHost!)! - before.tx.get(registryHost!)!;
-        const { verifyFailures, ...nodeFigures } = summarizeNodes(fleet.outcomes);
+        const { verifyFailures, unscrapedNodes, ...nodeFigures } = summarizeNodes(fleet.outcomes);
         const report: ModeReport = {
           mode,
           wave,
@@ -94,7 +94,7 @@ export async function runDatacenter(run: string, o: DatacenterOptions, log: Log,
           cacheEgressBytes: services.cacheHosts.length ? services.cacheHosts.reduce((n, h) => n + after.tx.get(h)! - before.tx.get(h)!, 0) : null,
           registryEgressPerWorkingSet: registryEgressBytes / image.workingSetBytes,
           ...nodeFigures,
-          verifyFailures: { nodes: verifyFailures, services: figures.verifyFailures - serviceFailuresBefore },
+          verifyFailures: { nodes: verifyFailures, services: figures.verifyFailures - serviceFailuresBefore, unscraped: unscrapedNodes + figures.unscraped },
           preparationMs: wave === 1 ? services.preparationMs : 0,
           ...(figures.mirrorStoredBytes !== undefined ? { mirrorStoredBytes: figures.mirrorStoredBytes } : {}),
           nodeOutcomes: fleet.outcomes,

@@ -46,6 +46,7 @@ test('registry and mirror modes: right bytes on every node, egress per mode, all
     for (const n of m.nodeOutcomes) {
       assert.is(n.reads, image.reads, `${m.mode} ${n.role}: every start-up read`);
       assert.is(n.sha256, image.replaySha256, `${m.mode} ${n.role}: the source's bytes`);
+      assert.ok(n.metricsScraped, `${m.mode} ${n.role}: metrics answered`);
       assert.is(n.readErrors + n.mismatches + n.verifyFailures, 0);
       assert.ok(n.readyMs >= n.servingMs && n.servingMs > 0);
     }

@@ -23,7 +23,8 @@ export interface NodeOutcome extends ReplayOutcome {
   readyMs: number;
   /** Resident memory when the replay ended. */
   rssBytes: number;
-  /** From the node's --metrics, after the replay. */
+  /** Whether the node's --metrics answered after the replay (else the two figures below are unknown). */
+  metricsScraped: boolean;
   verifyFailures: number;
   sourceBytes: Record<string, number>;
 }
@@ -66,7 +67,7 @@ export class Fleet {
     const args = ['serve', o.ref, '--plain-http', '--json', '--prefetch-rate', '0', '--socket', socket, '--export', EXPORT,
       '--cache-dir', join(m.dir, 'cache'), '--metrics', `${m.host.address}:${NODE_METRICS_PORT}`, ...o.args];
     m.process = spawnLazybd(this.dc, m.host, args, { LAZYBD_STORE: join(m.dir, 'store'), XDG_RUNTIME_DIR: m.dir });
-    const base = { role: m.host.role, servingMs: NaN, readyMs: NaN, rssBytes: 0, verifyFailures: 0, sourceBytes: {} };
+    const base = { role: m.host.role, servingMs: NaN, readyMs: NaN, rssBytes: 0, metricsScraped: false, verifyFailures: 0, sourceBytes: {} };
     const deadline = setTimeout(() => void m.process?.stop(1000), o.timeoutMs);
     try {
       await firstJsonLine(m.process, `node ${m.host.role}`, o.timeoutMs);
@@ -90,6 +91,7 @@ export class Fleet {
         this.members.slice(i, i + parallel).map(async (m) => {
           const r = await httpGet(from, `http://${m.host.address}:${NODE_METRICS_PORT}/metrics`);
           if (r.status !== 200 || !m.outcome) return;
+          m.outcome.metricsScraped = true;
           m.outcome.verifyFailures = metricSum(r.body, VERIFY_FAILURES);
           m.outcome.sourceBytes = metricByLabel(r.body, SOURCE_BYTES, 'source');
         }),

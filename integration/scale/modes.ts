@@ -41,6 +41,8 @@ export interface ModeServices {
 
 export interface ServiceFigures {
   verifyFailures: number;
+  /** Services whose metrics did not answer. */
+  unscraped: number;
   /** Bytes the mirror fetched and kept (whole blobs). */
   mirrorStoredBytes?: number;
 }
@@ -49,7 +51,7 @@ export async function startMode(mode: ModeName, ctx: ModeContext): Promise<ModeS
   const registryRef = `${ctx.registry}/${ctx.imagePath}`;
   switch (mode) {
     case 'registry':
-      return { nodeRef: registryRef, nodeArgs: [], cacheHosts: [], preparationMs: 0, figures: async () => ({ verifyFailures: 0 }), stop: async () => undefined };
+      return { nodeRef: registryRef, nodeArgs: [], cacheHosts: [], preparationMs: 0, figures: async () => ({ verifyFailures: 0, unscraped: 0 }), stop: async () => undefined };
     case 'mirror': {
       if (!ctx.mirrorHost) throw new Error('mirror mode needs the mirror host');
       const mirror = await startRegistryHost(ctx.dc, ctx.mirrorHost, ctx.control, join(ctx.dir, 'mirror'), { upstream: ctx.registry, timeoutMs: ctx.timeoutMs });
@@ -59,7 +61,7 @@ export async function startMode(mode: ModeName, ctx: ModeContext): Promise<ModeS
         cacheHosts: [ctx.mirrorHost],
         preparationMs: 0,
         // docker-registry verifies nothing; what it stored is what it fetched.
-        figures: async () => ({ verifyFailures: 0, mirrorStoredBytes: await storedBlobBytes(mirror.storageDir) }),
+        figures: async () => ({ verifyFailures: 0, unscraped: 0, mirrorStoredBytes: await storedBlobBytes(mirror.storageDir) }),
         stop: () => mirror.process.stop(),
       };
     }
@@ -84,8 +86,13 @@ export async function startMode(mode: ModeName, ctx: ModeContext): Promise<ModeS
           preparationMs,
           figures: async () => {
             let verifyFailures = 0;
-            for (const s of running) verifyFailures += metricSum(await scrapeSupernode(ctx.control, s, credentials), VERIFY_FAILURES);
-            return { verifyFailures };
+            let unscraped = 0;
+            for (const s of running) {
+              const text = await scrapeSupernode(ctx.control, s, credentials);
+              if (text === undefined) unscraped++;
+              else verifyFailures += metricSum(text, VERIFY_FAILURES);
+            }
+            return { verifyFailures, unscraped };
           },
           stop,
         };

@@ -17,7 +17,8 @@ export interface ModeReport {
   timeToReadyMs: { p50: number; p99: number; max: number };
   /** Nodes that read every start-up byte, right, without an error. */
   nodesReady: number;
-  verifyFailures: { nodes: number; services: number };
+  /** `unscraped`: nodes and supernodes whose metrics did not answer, so their failures are not counted. */
+  verifyFailures: { nodes: number; services: number; unscraped: number };
   readErrors: number;
   mismatches: number;
   /** Preheat time before the nodes start, ms (0 for modes without). */
@@ -58,7 +59,7 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-export function summarizeNodes(outcomes: NodeOutcome[]): Pick<ModeReport, 'timeToReadyMs' | 'nodesReady' | 'readErrors' | 'mismatches' | 'maxNodeRssBytes' | 'nodeSourceBytes'> & { verifyFailures: number } {
+export function summarizeNodes(outcomes: NodeOutcome[]): Pick<ModeReport, 'timeToReadyMs' | 'nodesReady' | 'readErrors' | 'mismatches' | 'maxNodeRssBytes' | 'nodeSourceBytes'> & { verifyFailures: number; unscrapedNodes: number } {
   const ready = outcomes.filter((o) => !o.failure && o.readErrors === 0 && o.mismatches === 0);
   const nodeSourceBytes: Record<string, number> = {};
   for (const o of outcomes) for (const [k, v] of Object.entries(o.sourceBytes)) nodeSourceBytes[k] = (nodeSourceBytes[k] ?? 0) + v;
@@ -68,6 +69,7 @@ export function summarizeNodes(outcomes: NodeOutcome[]): Pick<ModeReport, 'timeT
     readErrors: outcomes.reduce((n, o) => n + o.readErrors, 0),
     mismatches: outcomes.reduce((n, o) => n + o.mismatches, 0),
     verifyFailures: outcomes.reduce((n, o) => n + o.verifyFailures, 0),
+    unscrapedNodes: outcomes.filter((o) => !o.metricsScraped).length,
     maxNodeRssBytes: Math.max(0, ...outcomes.map((o) => o.rssBytes)),
     nodeSourceBytes,
   };
@@ -88,7 +90,7 @@ export function formatTable(r: DatacenterReport): string {
     sec(m.timeToReadyMs.p50),
     sec(m.timeToReadyMs.p99),
     sec(m.timeToReadyMs.max),
-    String(m.verifyFailures.nodes + m.verifyFailures.services),
+    `${m.verifyFailures.nodes + m.verifyFailures.services}${m.verifyFailures.unscraped ? ` (${m.verifyFailures.unscraped} unknown)` : ''}`,
     String(m.readErrors + m.mismatches),
     m.preparationMs ? sec(m.preparationMs) : '-',
   ]);

@@ -71,8 +71,8 @@ export async function preheat(dc: Datacenter, from: Host, registryRef: string, s
   await runLazybd(dc, from, ['preheat', registryRef, '--plain-http', ...nodeSupernodeArgs(supernodes, credentials), '--json'], { LAZYBD_STORE: join(dir, 'preheat-store'), XDG_RUNTIME_DIR: dir }, timeoutMs);
 }
 
-/** The supernode's Prometheus text (GET /metrics with the token), or '' if it does not answer. */
-export async function scrapeSupernode(from: Host, supernode: RunningSupernode, credentials: SupernodeCredentials): Promise<string> {
+/** The supernode's Prometheus text (GET /metrics with the token), or undefined if it does not answer. */
+export async function scrapeSupernode(from: Host, supernode: RunningSupernode, credentials: SupernodeCredentials): Promise<string | undefined> {
   const r = await httpGet(from, `${supernode.url}/metrics`, { headerFile: credentials.headerFile });
-  return r.status === 200 ? r.body : '';
+  return r.status === 200 ? r.body : undefined;
 }
