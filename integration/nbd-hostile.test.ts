@@ -1,115 +1,15 @@
 // Broken and hostile clients over a raw socket: the server drops or answers
 // them and keeps serving everyone else; memory per connection stays bounded.
-import { connect, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BlockDevice } from '../lib/device/block-device.js';
-import { Cmd, IHAVEOPT, Opt, REP_ACK, REP_ERR_POLICY, REP_ERR_UNSUP, REP_SERVER, REQUEST_MAGIC } from '../lib/nbd/protocol.js';
+import { Cmd, Opt, REP_ACK, REP_ERR_POLICY, REP_ERR_UNSUP, REP_SERVER } from '../lib/nbd/protocol.js';
+import { RawClient, enter, hello, option, readOptionReply, request, simpleReply } from './support/nbd-wire.js';
 import { waitFor } from './support/processes.js';
 import { requireTools } from './support/tools.js';
 import { pattern, run, serve, type Served } from './nbd-fixture.js';
 
 const MiB = 1024 * 1024;
-
-/** A byte-level client: exact reads, and a flag for when the server hung up. */
-class RawClient {
-  private buffered = Buffer.alloc(0);
-  private wake: (() => void) | null = null;
-  ended = false;
-  constructor(readonly socket: Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, d]);
-      this.wake?.();
-    });
-    socket.on('close', () => {
-      this.ended = true;
-      this.wake?.();
-    });
-    socket.on('error', () => {});
-  }
-  static open(path: string): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const s = connect(path, () => resolve(new RawClient(s)));
-      s.once('error', reject);
-    });
-  }
-  async read(n: number): Promise<Buffer> {
-    while (this.buffered.length < n) {
-      if (this.ended) throw new Error(`connection closed with ${this.buffered.length}/${n} bytes`);
-      await new Promise<void>((r) => (this.wake = r));
-    }
-    const out = this.buffered.subarray(0, n);
-    this.buffered = this.buffered.subarray(n);
-    return out;
-  }
-  /** Resolves true if the server closes the connection within `ms`. */
-  async closedWithin(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (!this.ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    return this.ended;
-  }
-  write(b: Buffer): void {
-    this.socket.write(b);
-  }
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
-function option(code: number, data: Buffer = Buffer.alloc(0), declaredLength = data.length): Buffer {
-  const b = Buffer.alloc(16 + data.length);
-  b.writeBigUInt64BE(IHAVEOPT, 0);
-  b.writeUInt32BE(code, 8);
-  b.writeUInt32BE(declaredLength, 12);
-  data.copy(b, 16);
-  return b;
-}
-
-function request(type: number, cookie: number, offset: number, length: number, payload?: Buffer): Buffer {
-  const b = Buffer.alloc(28 + (payload?.length ?? 0));
-  b.writeUInt32BE(REQUEST_MAGIC, 0);
-  b.writeUInt16BE(type, 6);
-  b.writeUInt32BE(cookie, 12);
-  b.writeUInt32BE(offset, 20);
-  b.writeUInt32BE(length, 24);
-  payload?.copy(b, 28);
-  return b;
-}
-
-async function readOptionReply(c: RawClient): Promise<{ option: number; type: number; data: Buffer }> {
-  const h = await c.read(20);
-  return { option: h.readUInt32BE(8), type: h.readUInt32BE(12), data: await c.read(h.readUInt32BE(16)) };
-}
-
-/** Greeting + client flags (fixed newstyle, no zeroes). */
-async function hello(path: string): Promise<RawClient> {
-  const c = await RawClient.open(path);
-  const greeting = await c.read(18);
-  assert.is(greeting.toString('latin1', 0, 8), 'NBDMAGIC');
-  c.write(Buffer.from([0, 0, 0, 3]));
-  return c;
-}
-
-/** Handshake through NBD_OPT_GO with simple replies. */
-async function enter(path: string, name: string): Promise<RawClient> {
-  const c = await hello(path);
-  const n = Buffer.from(name);
-  const data = Buffer.alloc(6 + n.length);
-  data.writeUInt32BE(n.length, 0);
-  n.copy(data, 4);
-  c.write(option(Opt.GO, data));
-  for (;;) {
-    const r = await readOptionReply(c);
-    if (r.type === REP_ACK) return c;
-    assert.ok(r.type < 0x80000000, `GO failed with ${r.type.toString(16)}`);
-  }
-}
-
-async function simpleReply(c: RawClient): Promise<{ error: number; cookie: number }> {
-  const h = await c.read(16);
-  assert.is(h.readUInt32BE(0), 0x67446698);
-  return { error: h.readUInt32BE(4), cookie: h.readUInt32BE(12) };
-}
 
 /** A healthy client still gets served (and the data is right). */
 async function assertServing(s: Served, name: string, expected: Buffer): Promise<void> {

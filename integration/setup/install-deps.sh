@@ -7,6 +7,7 @@ packages=(
   qemu-utils                  # qemu-img qemu-io qemu-nbd
   nbdkit fio fuse3 e2fsprogs
   docker-registry skopeo apache2-utils openssl
+  iproute2 curl               # ip, tc, curl: the datacenter harness (integration/scale)
 )
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done

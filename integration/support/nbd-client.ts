@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { Cmd } from '../../lib/nbd/protocol.js';
 import { nbdsh } from '../nbd-fixture.js';
+import { enter, request, simpleReply, type RawClient } from './nbd-wire.js';
 
 /** `errno` is its name, as libnbd reports it (e.g. "EIO"). */
 export type ReadResult = { sha256: string } | { errno: string };
@@ -26,4 +28,31 @@ print(json.dumps(out))
 /** What `nbdRead` answers for bytes that are right. */
 export function expectBytes(b: Buffer): ReadResult {
   return { sha256: createHash('sha256').update(b).digest('hex') };
+}
+
+/**
+ * A small in-process NBD reader (simple replies, one request in flight), for harnesses
+ * that drive many exports at once without a client process per export.
+ */
+export class NbdReader {
+  private cookie = 0;
+  private constructor(private readonly c: RawClient) {}
+
+  static async open(socketPath: string, exportName: string): Promise<NbdReader> {
+    return new NbdReader(await enter(socketPath, exportName));
+  }
+
+  /** The bytes, or the NBD error number the server answered with. */
+  async read(offset: number, length: number): Promise<Buffer | { errno: number }> {
+    const cookie = ++this.cookie;
+    this.c.write(request(Cmd.READ, cookie, offset, length));
+    const reply = await simpleReply(this.c);
+    if (reply.cookie !== cookie) throw new Error(`NBD reply for cookie ${reply.cookie}, expected ${cookie}`);
+    if (reply.error !== 0) return { errno: reply.error };
+    return this.c.read(length);
+  }
+
+  close(): void {
+    this.c.close();
+  }
 }

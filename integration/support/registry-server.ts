@@ -39,25 +39,14 @@ export async function startRegistry(options: RegistryServerOptions = {}): Promis
   try {
     const port = await freePort();
     const storageDir = join(dir, 'storage');
-    const config = [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${storageDir}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      '  secret: lazybd-test-secret',
-      ...(options.tls ? ['  tls:', `    certificate: ${options.tls.certFile}`, `    key: ${options.tls.keyFile}`] : []),
-      ...(await authConfig(options.auth ?? { kind: 'none' }, dir)),
-    ].join('\n');
+    const config = registryConfig({
+      addr: `127.0.0.1:${port}`,
+      storageDir,
+      http: options.tls ? ['  tls:', `    certificate: ${options.tls.certFile}`, `    key: ${options.tls.keyFile}`] : [],
+      sections: await authConfig(options.auth ?? { kind: 'none' }, dir),
+    });
     const configFile = join(dir, 'config.yml');
-    await writeFile(configFile, `${config}\n`);
+    await writeFile(configFile, config);
 
     const proc = spawnOwned('docker-registry', ['serve', configFile]);
     const host = `127.0.0.1:${port}`;
@@ -87,6 +76,31 @@ export async function startRegistry(options: RegistryServerOptions = {}): Promis
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+/**
+ * A docker-registry config: filesystem storage, warnings only, no access log. `http` adds
+ * lines under `http:` (tls), `sections` top-level sections (auth, a pull-through `proxy:`).
+ */
+export function registryConfig(o: { addr: string; storageDir: string; http?: string[]; sections?: string[] }): string {
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${o.storageDir}`,
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    `  addr: ${o.addr}`,
+    '  secret: lazybd-test-secret',
+    ...(o.http ?? []),
+    ...(o.sections ?? []),
+    '',
+  ].join('\n');
 }
 
 async function authConfig(auth: RegistryAuth, dir: string): Promise<string[]> {
