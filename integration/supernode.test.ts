@@ -14,7 +14,7 @@ import { expectBytes, nbdRead } from './support/nbd-client.js';
 import { spawnOwned, waitFor, type Owned } from './support/processes.js';
 import { startRegistry, type RegistryServer } from './support/registry-server.js';
 import { TEST_TOKEN, startSupernode, writeTokenFile, type SupernodeProcess } from './support/supernode-process.js';
-import { metricValue } from './support/metrics-text.js';
+import { metricByLabel, metricSum } from './support/prometheus-text.js';
 import { pushRunsImage } from './support/runs-image.js';
 import { requireTools } from './support/tools.js';
 import { makeSelfSignedCert } from './support/token-server.js';
@@ -48,7 +48,7 @@ async function setup(dir: string): Promise<Ctx> {
 
 let n = 0;
 /** A node: `lazybd serve` of the registry ref through the given supernodes, with its own store. */
-async function node(c: Ctx, supernodes: string[], extra: string[] = []): Promise<{ daemon: Owned; uri: string; metric(name: string, labels?: string): Promise<number> }> {
+async function node(c: Ctx, supernodes: string[], extra: string[] = []): Promise<{ daemon: Owned; uri: string; metric(name: string, label?: string, value?: string): Promise<number> }> {
   const name = `node${++n}`;
   const sock = join(c.dir, `${name}.sock`);
   const args = [LAZYBD_BIN, 'serve', c.remote, '--plain-http', '--socket', sock, '--io-timeout', '20', '--prefetch-rate', '0', '--metrics', '127.0.0.1:0', ...supernodes.flatMap((u) => ['--supernode', u]), ...(supernodes.length ? ['--token-file', c.tokenFile] : []), ...extra];
@@ -57,7 +57,10 @@ async function node(c: Ctx, supernodes: string[], extra: string[] = []): Promise
   assert.ok(daemon.child.exitCode === null, `serve exited: ${daemon.output()}`);
   const uri = /at (nbd\+unix:\S+)/.exec(daemon.output())![1]!;
   const metricsUrl = /metrics at (http:\S+)/.exec(daemon.output())![1]!;
-  const metric = async (metricName: string, labels = '') => metricValue(await (await fetch(metricsUrl)).text(), metricName, labels);
+  const metric = async (metricName: string, label?: string, value?: string) => {
+    const text = await (await fetch(metricsUrl)).text();
+    return label ? (metricByLabel(text, metricName, label)[value!] ?? 0) : metricSum(text, metricName);
+  };
   return { daemon, uri, metric };
 }
 
@@ -135,8 +138,8 @@ sn('over TLS: a node that trusts the supernode certificate (--ca-file) reads thr
   const a = await node(c, [s.url], ['--ca-file', cert.certFile]);
   try {
     await copyMatches(c, a.uri);
-    assert.ok((await a.metric('lazybd_source_bytes_total', 'source="supernode"')) >= 4 * RUN, 'the data came through the TLS supernode');
-    assert.is(await a.metric('lazybd_source_bytes_total', 'source="registry"'), 0);
+    assert.ok((await a.metric('lazybd_source_bytes_total', 'source', 'supernode')) >= 4 * RUN, 'the data came through the TLS supernode');
+    assert.is(await a.metric('lazybd_source_bytes_total', 'source', 'registry'), 0);
   } finally {
     await a.daemon.stop();
   }
@@ -200,7 +203,7 @@ sn('nodes read through the supernode: the registry sends each chunk once, a seco
   const b = await node(c, [s.url]);
   try {
     await copyMatches(c, b.uri);
-    assert.is(await b.metric('lazybd_source_bytes_total', 'source="registry"'), 0, 'second node read nothing from the registry');
+    assert.is(await b.metric('lazybd_source_bytes_total', 'source', 'registry'), 0, 'second node read nothing from the registry');
   } finally {
     await b.daemon.stop();
   }
@@ -239,23 +242,23 @@ sn('a supernode killed mid-run: the node finishes from the registry with no I/O 
   try {
     const first = await nbdRead(a.uri, [[c.runs[0]!, RUN]]);
     assert.equal(first, [expectBytes(c.source.subarray(c.runs[0]!, c.runs[0]! + RUN))]);
-    const viaSupernode = await a.metric('lazybd_source_bytes_total', 'source="supernode"');
+    const viaSupernode = await a.metric('lazybd_source_bytes_total', 'source', 'supernode');
     assert.ok(viaSupernode >= RUN, 'the first run came from the supernode');
     s.process.child.kill('SIGKILL');
     await waitFor(() => s.process.child.exitCode !== null || s.process.child.signalCode !== null, 5000, 'the supernode to die');
     const rest = c.runs.slice(1, 3).map((at) => [at, RUN] as [number, number]);
     const got = await nbdRead(a.uri, rest);
     assert.equal(got, rest.map(([at]) => expectBytes(c.source.subarray(at, at + RUN))));
-    assert.ok((await a.metric('lazybd_source_bytes_total', 'source="registry"')) >= 2 * RUN, 'the rest came from the registry');
+    assert.ok((await a.metric('lazybd_source_bytes_total', 'source', 'registry')) >= 2 * RUN, 'the rest came from the registry');
     // A supernode on the same address and cache: the node goes back to it.
     const port = new URL(s.url).port;
     const back = await supernode(c, 'killed', ['--listen', `127.0.0.1:${port}`]);
     assert.is(back.url, s.url);
     await new Promise((r) => setTimeout(r, 1200)); // the rest after a failure
-    const registryBefore = await a.metric('lazybd_source_bytes_total', 'source="registry"');
+    const registryBefore = await a.metric('lazybd_source_bytes_total', 'source', 'registry');
     const last = await nbdRead(a.uri, [[c.runs[3]!, RUN]]);
     assert.equal(last, [expectBytes(c.source.subarray(c.runs[3]!, c.runs[3]! + RUN))]);
-    assert.is(await a.metric('lazybd_source_bytes_total', 'source="registry"'), registryBefore, 'the supernode served the last run');
+    assert.is(await a.metric('lazybd_source_bytes_total', 'source', 'registry'), registryBefore, 'the supernode served the last run');
   } finally {
     await a.daemon.stop();
   }
@@ -270,8 +273,8 @@ sn('a supernode that corrupts bytes: the node detects it, reads from the registr
   const a = await node(c, [`http://${liar.host}`]);
   try {
     await copyMatches(c, a.uri);
-    assert.ok((await a.metric('lazybd_chunk_verify_failures_total', 'source="supernode"')) > 0, 'verification failures counted');
-    assert.ok((await a.metric('lazybd_source_bytes_total', 'source="registry"')) >= 4 * RUN, 'good bytes came from the registry');
+    assert.ok((await a.metric('lazybd_chunk_verify_failures_total', 'source', 'supernode')) > 0, 'verification failures counted');
+    assert.ok((await a.metric('lazybd_source_bytes_total', 'source', 'registry')) >= 4 * RUN, 'good bytes came from the registry');
     assert.match(a.daemon.output(), /supernode sent corrupt data/);
   } finally {
     await a.daemon.stop();
@@ -330,7 +333,7 @@ sn('two supernodes share the chunks by rendezvous hashing; preheat fills each wi
   const b = await node(c, urls);
   try {
     await copyMatches(c, b.uri);
-    assert.is(await b.metric('lazybd_source_bytes_total', 'source="registry"'), 0, 'the node read only from supernodes');
+    assert.is(await b.metric('lazybd_source_bytes_total', 'source', 'registry'), 0, 'the node read only from supernodes');
   } finally {
     await b.daemon.stop();
   }

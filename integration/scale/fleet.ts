@@ -6,7 +6,7 @@ import type { Owned } from '../support/processes.js';
 import { NODE_METRICS_PORT } from './address-plan.js';
 import { firstJsonLine, spawnLazybd } from './lazybd-process.js';
 import { httpGet } from './ns-http.js';
-import { metricByLabel, metricSum } from './prometheus-text.js';
+import { metricByLabel, metricSum } from '../support/prometheus-text.js';
 import type { SourceImage } from './test-image.js';
 import type { Datacenter, Host } from './topology.js';
 import { replayReads, type ReplayOutcome } from './trace-replay.js';

@@ -3,7 +3,7 @@
 // use, and says whose egress is "the cache's" (mirror or supernodes).
 import { join } from 'node:path';
 import { startRegistryHost, storedBlobBytes } from './registry-host.js';
-import { metricSum } from './prometheus-text.js';
+import { metricSum } from '../support/prometheus-text.js';
 import { VERIFY_FAILURES } from './fleet.js';
 import { nodeSupernodeArgs, preheat, scrapeSupernode, startSupernode, writeCredentials, type RunningSupernode } from './supernode.js';
 import type { Datacenter, Host } from './topology.js';

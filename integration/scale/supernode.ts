@@ -1,7 +1,7 @@
 // Every invocation of the supernode side of the CLI, in one place (the contract of issue 9):
 //   lazybd supernode --listen HOST:PORT --upstream REGISTRY --plain-http --token-file F --cache-dir D [--max-size GiB] --json
 //   lazybd serve <registry-ref> --plain-http --supernode URL… --token-file F …
-//   lazybd preheat <registry-ref> --plain-http --supernode URL… --token-file F --json
+//   lazybd preheat <registry-ref> --supernode URL… --token-file F --json
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -68,7 +68,7 @@ export function nodeSupernodeArgs(supernodes: RunningSupernode[], credentials: S
  * names them all (as the nodes do), so each is filled with the chunks the nodes will ask it for.
  */
 export async function preheat(dc: Datacenter, from: Host, registryRef: string, supernodes: RunningSupernode[], credentials: SupernodeCredentials, dir: string, timeoutMs: number): Promise<void> {
-  await runLazybd(dc, from, ['preheat', registryRef, '--plain-http', ...nodeSupernodeArgs(supernodes, credentials), '--json'], { LAZYBD_STORE: join(dir, 'preheat-store'), XDG_RUNTIME_DIR: dir }, timeoutMs);
+  await runLazybd(dc, from, ['preheat', registryRef, ...nodeSupernodeArgs(supernodes, credentials), '--json'], { LAZYBD_STORE: join(dir, 'preheat-store'), XDG_RUNTIME_DIR: dir }, timeoutMs);
 }
 
 /** The supernode's Prometheus text (GET /metrics with the token), or undefined if it does not answer. */

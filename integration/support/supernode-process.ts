@@ -2,7 +2,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { LAZYBD_BIN } from './cli.js';
-import { metricValue } from './metrics-text.js';
+import { metricSum } from './prometheus-text.js';
 import { spawnOwned, waitFor, type Owned } from './processes.js';
 
 export const TEST_TOKEN = 'lazybd-test-token-0123456789abcdef';
@@ -20,8 +20,8 @@ export interface SupernodeProcess {
   process: Owned;
   /** GET/POST on the supernode with the test token; the parsed JSON body and status. */
   call(path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: unknown; text: string }>;
-  /** A metric's value from /metrics (sum over its label sets matching `labels`). */
-  metric(name: string, labels?: string): Promise<number>;
+  /** A metric's value from /metrics, summed over its label sets. */
+  metric(name: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -47,6 +47,6 @@ export async function startSupernode(upstream: string, cacheDir: string, tokenFi
     }
     return { status: res.statusCode, body: parsed, text };
   };
-  const metric = async (name: string, labels = '') => metricValue((await call('/metrics')).text, name, labels);
+  const metric = async (name: string) => metricSum((await call('/metrics')).text, name);
   return { url, process: proc, call, metric, stop: () => proc.stop() };
 }
