@@ -48,6 +48,22 @@ async function serveFails(env: NodeJS.ProcessEnv, args: string[]): Promise<{ sta
   }
 }
 
+/**
+ * `serve --listen` on a port freePort() found. The port is free when chosen but not held
+ * until the daemon binds it, and something else on the machine may take it in between:
+ * only that lost race is tried again, on another port.
+ */
+async function serveOnFreePort(env: NodeJS.ProcessEnv, args: string[]): Promise<{ port: number; served: Served }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { port, served: await serve(env, [...args, '--listen', `127.0.0.1:${port}`]) };
+    } catch (e) {
+      if (!/EADDRINUSE/.test(String(e)) || attempt === 5) throw e;
+    }
+  }
+}
+
 async function sigkill(s: Served): Promise<void> {
   const exited = once(s.proc.child, 'exit');
   s.proc.child.kill('SIGKILL');
@@ -66,7 +82,8 @@ async function makeImage(dir: string, env: NodeJS.ProcessEnv, name: string, size
 
 async function withImage(fn: (dir: string, env: NodeJS.ProcessEnv) => Promise<void>, size = 64 * MiB): Promise<void> {
   await withTempDir(async (dir) => {
-    const env = { LAZYBD_STORE: join(dir, 'store') };
+    // Status files too: SIGKILLed daemons cannot remove theirs, so keep them in the temp dir.
+    const env = { LAZYBD_STORE: join(dir, 'store'), XDG_RUNTIME_DIR: dir };
     await makeImage(dir, env, 'a', size);
     await fn(dir, env);
   });
@@ -204,8 +221,7 @@ for uri, seed in (("${s.uri('a:v1')}", "${pattern(64, 1).toString('hex')}"), ("$
     } finally {
       await s.proc.stop();
     }
-    const port = await freePort();
-    const t = await serve(env, ['a:v1', '--listen', `127.0.0.1:${port}`]);
+    const { port, served: t } = await serveOnFreePort(env, ['a:v1']);
     try {
       assert.is(t.uri(), `nbd://127.0.0.1:${port}/a:v1`);
       const { stdout } = await run('nbdinfo', ['--size', t.uri()]);

@@ -3,10 +3,21 @@ import { once } from 'node:events';
 
 const owned = new Set<ChildProcess>();
 
-/** Every child a test starts is killed when the test process exits, however it exits. */
-process.on('exit', () => {
+function killOwned(): void {
   for (const child of owned) child.kill('SIGKILL');
-});
+}
+
+/** Every child a test starts is killed when the test process exits, however it exits. */
+process.on('exit', killOwned);
+// A signal's default action ends the process without 'exit': a runner stopped with
+// Ctrl-C or by CI (SIGINT/SIGTERM/SIGHUP) would leave registries and daemons running.
+// Kill them, then die of the same signal so the runner still sees how we ended.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killOwned();
+    process.kill(process.pid, signal);
+  });
+}
 
 export interface Owned {
   child: ChildProcess;

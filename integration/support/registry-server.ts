@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -35,20 +36,40 @@ export interface RegistryServer {
  * loopback port with its own temporary storage; resolves once `/v2/` answers.
  */
 export async function startRegistry(options: RegistryServerOptions = {}): Promise<RegistryServer> {
+  // freePort() closes its socket before docker-registry binds the port, and in that gap
+  // anything else on the machine (another suite's outgoing connection) may take it.
+  // Only that lost race is tried again, on a fresh port; every other failure throws.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRegistryOnce(options);
+    } catch (e) {
+      if (!(e instanceof PortTakenError) || attempt === 5) throw e;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startRegistryOnce(options: RegistryServerOptions): Promise<RegistryServer> {
   const dir = await mkdtemp(join(tmpdir(), 'lazybd-registry-'));
   try {
     const port = await freePort();
     const storageDir = join(dir, 'storage');
+    // Every answer carries this, so a /v2/ answer from whatever else took the port is not ours.
+    const nonce = randomBytes(8).toString('hex');
     const config = registryConfig({
       addr: `127.0.0.1:${port}`,
       storageDir,
-      http: options.tls ? ['  tls:', `    certificate: ${options.tls.certFile}`, `    key: ${options.tls.keyFile}`] : [],
+      http: ['  headers:', `    X-Lazybd-Test-Registry: [${nonce}]`, ...(options.tls ? ['  tls:', `    certificate: ${options.tls.certFile}`, `    key: ${options.tls.keyFile}`] : [])],
       sections: await authConfig(options.auth ?? { kind: 'none' }, dir),
     });
     const configFile = join(dir, 'config.yml');
     await writeFile(configFile, config);
 
-    const proc = spawnOwned('docker-registry', ['serve', configFile]);
+    // docker-registry reads REGISTRY_<SECTION>_<KEY> variables as config overrides: a user's
+    // REGISTRY_AUTH_FILE (the podman auth file) would become `auth: file:` and break it.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
+    const proc = spawnOwned('docker-registry', ['serve', configFile], { env });
     const host = `127.0.0.1:${port}`;
     const agent = new Agent({ connect: { rejectUnauthorized: false } });
     const stop = async () => {
@@ -59,10 +80,13 @@ export async function startRegistry(options: RegistryServerOptions = {}): Promis
     try {
       await waitFor(
         async () => {
-          if (proc.child.exitCode !== null) throw new Error(`docker-registry exited early:\n${proc.output()}`);
+          if (proc.child.exitCode !== null) {
+            const Failure = /bind: address already in use/.test(proc.output()) ? PortTakenError : Error;
+            throw new Failure(`docker-registry exited early:\n${proc.output()}`);
+          }
           const res = await request(`${options.tls ? 'https' : 'http'}://${host}/v2/`, { dispatcher: agent }).catch(() => undefined);
           await res?.body.dump();
-          return res !== undefined && (res.statusCode === 200 || res.statusCode === 401);
+          return res !== undefined && (res.statusCode === 200 || res.statusCode === 401) && res.headers['x-lazybd-test-registry'] === nonce;
         },
         10_000,
         'docker-registry to answer /v2/',
