@@ -3,7 +3,7 @@
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Owned } from '../support/processes.js';
-import { registryConfig } from '../support/registry-server.js';
+import { registryConfig, registryEnv } from '../support/registry-server.js';
 import { SERVICE_PORT } from './address-plan.js';
 import { waitForHttp } from './ns-http.js';
 import type { Datacenter, Host } from './topology.js';
@@ -22,7 +22,7 @@ export async function startRegistryHost(dc: Datacenter, host: Host, probeFrom: H
   const endpoint = `${host.address}:${SERVICE_PORT}`;
   const configFile = join(dir, 'config.yml');
   await writeFile(configFile, registryConfig({ addr: endpoint, storageDir, sections: options.upstream ? ['proxy:', `  remoteurl: http://${options.upstream}`] : [] }));
-  const proc = dc.spawn(host, 'docker-registry', ['serve', configFile]);
+  const proc = dc.spawn(host, 'docker-registry', ['serve', configFile], { env: registryEnv() });
   try {
     await waitForHttp(probeFrom, `http://${endpoint}/v2/`, `docker-registry in ${host.role}`, options.timeoutMs);
   } catch (e) {

@@ -66,10 +66,7 @@ async function startRegistryOnce(options: RegistryServerOptions): Promise<Regist
     const configFile = join(dir, 'config.yml');
     await writeFile(configFile, config);
 
-    // docker-registry reads REGISTRY_<SECTION>_<KEY> variables as config overrides: a user's
-    // REGISTRY_AUTH_FILE (the podman auth file) would become `auth: file:` and break it.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
-    const proc = spawnOwned('docker-registry', ['serve', configFile], { env });
+    const proc = spawnOwned('docker-registry', ['serve', configFile], { env: registryEnv() });
     const host = `127.0.0.1:${port}`;
     const agent = new Agent({ connect: { rejectUnauthorized: false } });
     const stop = async () => {
@@ -100,6 +97,15 @@ async function startRegistryOnce(options: RegistryServerOptions): Promise<Regist
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+/**
+ * The environment to start docker-registry in: it reads REGISTRY_<SECTION>_<KEY> variables as
+ * config overrides, so a user's REGISTRY_AUTH_FILE (the podman auth file) would become
+ * `auth: file:` and break it.
+ */
+export function registryEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
 }
 
 /**
