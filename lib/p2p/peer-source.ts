@@ -1,0 +1,61 @@
+import type { BlobRange, BlobRangeSource } from '../source/blob-range-source.js';
+import { PeerUnavailableError } from './errors.js';
+import { MAX_REQUEST_CHUNKS } from './protocol.js';
+import type { PeerConnection } from './peer-connection.js';
+import type { PeerSwarm } from './peer-swarm.js';
+
+/**
+ * The 'peer' link of the source chain. A range goes to one peer that holds all of its
+ * chunks, picked at random weighted by latency × load (so the best peers share the work
+ * rather than one taking it all); with no such peer, or when that peer fails or
+ * goes quiet, it throws a non-retryable error and the chain moves on (supernode,
+ * registry). The chain verifies what comes back and reports corrupt responses here, and
+ * the peer that sent one is banned.
+ */
+export class PeerSource implements BlobRangeSource {
+  readonly name = 'peer';
+  /** Which peer sent each response still held by the chain; weak, so it costs nothing once verified. */
+  private readonly sentBy = new WeakMap<Buffer, PeerConnection>();
+
+  constructor(
+    private readonly swarm: PeerSwarm,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  async fetch(blob: string, offset: number, length: number, signal: AbortSignal): Promise<Buffer> {
+    const shared = this.swarm.layerOf(blob);
+    if (!shared) throw new PeerUnavailableError(`${blob} is not shared with peers`);
+    const table = shared.layer.chunks;
+    const first = table.indexOf(offset);
+    const last = table.indexOf(offset + length - 1);
+    const count = last - first + 1;
+    if (table.offset(first) !== offset || table.offset(last) + table.length(last) !== offset + length || count > MAX_REQUEST_CHUNKS) {
+      throw new PeerUnavailableError(`[${offset}, ${offset + length}) of ${blob} is not a run of at most ${MAX_REQUEST_CHUNKS} whole chunks`);
+    }
+    const peer = this.pick(this.swarm.candidates(shared.key, first, count));
+    if (!peer) throw new PeerUnavailableError(`no peer has chunks ${first}-${last} of ${blob}`);
+    const bytes = await peer.request(shared.key, table, first, count, signal);
+    this.sentBy.set(bytes, peer);
+    return bytes;
+  }
+
+  reportCorrupt(response: Buffer, blob: string, chunks: readonly BlobRange[]): void {
+    const peer = this.sentBy.get(response);
+    if (!peer) return;
+    this.sentBy.delete(response);
+    const at = chunks.map((c) => c.offset).join(', ');
+    this.swarm.ban(peer, `sent data for ${blob} that fails verification (chunks at blob offset ${at})`);
+  }
+
+  /**
+   * At random, weighted by 1/score: a peer half as fast (or twice as loaded) gets half the
+   * requests, a stalled one next to none, and equal peers share the work evenly.
+   */
+  private pick(peers: PeerConnection[]): PeerConnection | undefined {
+    if (peers.length <= 1) return peers[0];
+    const weights = peers.map((p) => 1 / p.score);
+    let r = this.random() * weights.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < peers.length; i++) if ((r -= weights[i]!) < 0) return peers[i];
+    return peers[peers.length - 1];
+  }
+}
