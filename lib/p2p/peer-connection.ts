@@ -146,18 +146,19 @@ export class PeerConnection implements ChokedPeer {
   disconnect(error?: { code: string; message: string }): void {
     if (this.closed) return;
     if (error) this.send({ t: Msg.Error, ...error });
+    // end() lets the last frames out; destroy() only if the peer never closes its side.
     this.socket.end();
     setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
-    this.close();
+    this.close(false);
   }
 
-  private close(): void {
+  private close(destroy = true): void {
     if (this.closed) return;
     this.closed = true;
     for (const id of [...this.outgoing.keys()]) this.finish(id, 'error', new PeerUnavailableError(`peer ${this.label} disconnected`));
     for (const ac of this.serving.values()) ac.abort();
     this.host.gate.forget(this);
-    this.socket.destroy();
+    if (destroy) this.socket.destroy();
     this.host.closed(this);
   }
 

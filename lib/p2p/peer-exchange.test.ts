@@ -1,9 +1,13 @@
+import HyperDHT from 'hyperdht';
+import Hyperswarm from 'hyperswarm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { peerBans } from '../metrics/metrics.js';
 import { makeLayer, type TestLayer } from '../source/test-support.js';
 import { startDhtBootstrap, type DhtBootstrap } from './dht-bootstrap.js';
 import { layerKey } from './layer-key.js';
+import { FrameDecoder, encodeFrame, type PeerMessage } from './messages.js';
+import { Msg, PeerErrorCode } from './protocol.js';
 import { lyingLayer, stallingLayer, startNode, until, type TestNode } from './test-support.js';
 import { seededRandom } from '../../integration/support/seeded-random.js';
 
@@ -126,13 +130,15 @@ test('load is spread over peers that hold the same chunks', async () => {
   assert.is(cold.registry.requests.length, 0);
   const counts = served();
   assert.is(counts.reduce((a, b) => a + b, 0), t.count);
-  assert.ok(counts.every((c) => c >= 5), `uploads per peer ${counts.join(', ')}`);
+  // Who gets how many follows measured latency (peer-choice.test.ts pins the weighting); here: not always one.
+  assert.ok(counts.filter((c) => c > 0).length >= 2, `uploads per peer ${counts.join(', ')}`);
 });
 
 test('all peers killed mid-run: the node finishes from the registry without an I/O error', async () => {
   const layer = await makeLayer(65536, 32);
   const t = layer.chunks;
-  const warm = [await node(layer, { warm: true, swarm: { uploadRate: 4e6 } }), await node(layer, { warm: true, swarm: { uploadRate: 4e6 } })];
+  // Slow enough (about 0.75 s after the bursts) that the peers die with most runs still to come.
+  const warm = [await node(layer, { warm: true, swarm: { uploadRate: 1e6 } }), await node(layer, { warm: true, swarm: { uploadRate: 1e6 } })];
   const cold = await node(layer, { maxRunBytes: 4 * 65536 });
   await seesFullPeer(cold, layer, 2);
   // The peers go away as soon as the first chunk from them lands.
@@ -146,6 +152,55 @@ test('all peers killed mid-run: the node finishes from the registry without an I
   await killed;
   const fromRegistry = cold.registry.bytesServed;
   assert.ok(fromRegistry > 0 && fromRegistry < t.dataLength, `${fromRegistry} of ${t.dataLength} bytes from the registry`);
+});
+
+test('upload slots: a request over the limit is refused with a CHOKE, falls through, and UNCHOKE follows', async () => {
+  const layer = await makeLayer(65536, 24);
+  const t = layer.chunks;
+  const warm = await node(layer, { warm: true, swarm: { maxUploads: 1, uploadRate: 1e6 } });
+  const cold = await node(layer, { maxRunBytes: 8 * 65536 });
+  await seesFullPeer(cold, layer);
+  const peer = () => cold.swarm.candidates(key(layer), 0, t.count)[0];
+  const choked = until(cold.swarm, () => cold.swarm.connected === 1 && !peer(), 'a CHOKE');
+  // Two runs at once: the peer serves one, refuses the other.
+  const [a, b] = await Promise.all([cold.read(t.offset(0), 8 * 65536), cold.read(t.offset(8), 8 * 65536)]);
+  await choked;
+  assert.equal(Buffer.concat([a, b]), layer.blob.subarray(t.offset(0), t.offset(16)));
+  assert.is(cold.registry.bytesServed, 8 * 65536, 'the refused run came from the registry');
+  assert.is(warm.swarm.uploads, 1);
+  await until(cold.swarm, () => peer() !== undefined, 'UNCHOKE once the slot is free');
+  assert.equal(await cold.read(t.offset(16), 8 * 65536), layer.blob.subarray(t.offset(16), t.offset(24)));
+  assert.is(cold.registry.bytesServed, 8 * 65536, 'the peer serves again');
+});
+
+test('a peer speaking another protocol version gets a coded ERROR and is disconnected, not banned', async () => {
+  const layer = await makeLayer(4096, 4);
+  const n = await node(layer, { warm: true });
+  const before = await bans();
+  const stranger = new Hyperswarm({ dht: new HyperDHT({ bootstrap: net.bootstrap, host: '127.0.0.1' }) });
+  try {
+    const reply = new Promise<{ messages: PeerMessage[]; closed: boolean }>((resolve) => {
+      stranger.on('connection', (socket) => {
+        const messages: PeerMessage[] = [];
+        const decoder = new FrameDecoder((m) => messages.push(m));
+        socket.on('data', (d: Buffer) => decoder.push(d));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve({ messages, closed: true }));
+        socket.write(encodeFrame({ t: Msg.Hello, v: 99, layers: [layerKey(layer.digest)] }));
+      });
+    });
+    stranger.join(layerKey(layer.digest), { server: false, client: true });
+    const { messages, closed } = await reply;
+    assert.ok(closed);
+    assert.is(messages[0]?.t, Msg.Hello, 'our HELLO came first');
+    const last = messages[messages.length - 1]!;
+    assert.ok(last.t === Msg.Error && last.code === PeerErrorCode.Version && last.id === undefined, `ended with ${JSON.stringify(last)}`);
+    assert.not.ok(messages.some((m) => m.t === Msg.Have), 'nothing about our layers for a stranger');
+    assert.is(await bans(), before);
+    assert.not.ok(n.swarm.isBanned(stranger.keyPair.publicKey.toString('hex')));
+  } finally {
+    await stranger.destroy();
+  }
 });
 
 test.run();

@@ -1,6 +1,7 @@
 import type { BlobRange, BlobRangeSource } from '../source/blob-range-source.js';
 import { PeerUnavailableError } from './errors.js';
 import { MAX_REQUEST_CHUNKS } from './protocol.js';
+import { choosePeer } from './peer-choice.js';
 import type { PeerConnection } from './peer-connection.js';
 import type { PeerSwarm } from './peer-swarm.js';
 
@@ -32,7 +33,7 @@ export class PeerSource implements BlobRangeSource {
     if (table.offset(first) !== offset || table.offset(last) + table.length(last) !== offset + length || count > MAX_REQUEST_CHUNKS) {
       throw new PeerUnavailableError(`[${offset}, ${offset + length}) of ${blob} is not a run of at most ${MAX_REQUEST_CHUNKS} whole chunks`);
     }
-    const peer = this.pick(this.swarm.candidates(shared.key, first, count));
+    const peer = choosePeer(this.swarm.candidates(shared.key, first, count), this.random);
     if (!peer) throw new PeerUnavailableError(`no peer has chunks ${first}-${last} of ${blob}`);
     const bytes = await peer.request(shared.key, table, first, count, signal);
     this.sentBy.set(bytes, peer);
@@ -45,17 +46,5 @@ export class PeerSource implements BlobRangeSource {
     this.sentBy.delete(response);
     const at = chunks.map((c) => c.offset).join(', ');
     this.swarm.ban(peer, `sent data for ${blob} that fails verification (chunks at blob offset ${at})`);
-  }
-
-  /**
-   * At random, weighted by 1/score: a peer half as fast (or twice as loaded) gets half the
-   * requests, a stalled one next to none, and equal peers share the work evenly.
-   */
-  private pick(peers: PeerConnection[]): PeerConnection | undefined {
-    if (peers.length <= 1) return peers[0];
-    const weights = peers.map((p) => 1 / p.score);
-    let r = this.random() * weights.reduce((a, b) => a + b, 0);
-    for (let i = 0; i < peers.length; i++) if ((r -= weights[i]!) < 0) return peers[i];
-    return peers[peers.length - 1];
   }
 }
