@@ -47,6 +47,11 @@ registryOptions(prog
   .option('--cache-dir', 'Chunk cache directory (default <store>/chunk-cache)')
   .option('--cache-size', 'Chunk cache limit, GiB', 10)
   .option('--io-timeout', 'Seconds before a read no source can serve fails with EIO', 30)
+  .option('--p2p', 'Fetch chunks from and serve them to neighbours (on with --p2p-bootstrap; --no-p2p: off)')
+  .option('--p2p-bootstrap', 'DHT bootstrap nodes HOST:PORT,... (the public DHT is never used)')
+  .option('--p2p-host', 'Address the P2P node binds to (default 127.0.0.1)')
+  .option('--p2p-upload-rate', 'Uploads to neighbours, MB/s in all (0: unlimited)', 32)
+  .option('--p2p-max-uploads', 'Neighbour requests served at once', 8)
   .action(lazyCommand(() => import('../lib/cli/daemon-commands.js'), 'serveCommand'));
 
 prog

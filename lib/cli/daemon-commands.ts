@@ -13,6 +13,7 @@ import { registrySettings, type RegistryOptions, type RegistrySettings } from '.
 import { commitUpper } from '../image/commit-upper.js';
 import { LocalImage, isImageLocal } from '../image/local-image.js';
 import { UsageError, localRef, openStore } from './image-commands.js';
+import { p2pSettings, type P2pOptions } from './p2p-options.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
 
@@ -21,7 +22,7 @@ const DEFAULT_PREFETCH_MBPS = 16;
 const DEFAULT_CACHE_GIB = 10;
 const DEFAULT_IO_TIMEOUT_S = 30;
 
-export interface ServeOptions extends RegistryOptions {
+export interface ServeOptions extends RegistryOptions, P2pOptions {
   _: string[];
   upper?: string;
   'read-only'?: boolean;
@@ -81,6 +82,7 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
   }
   if (opts.socket && opts.listen) throw new UsageError('choose --socket or --listen, not both');
   if (Boolean(opts['tls-cert']) !== Boolean(opts['tls-key'])) throw new UsageError('--tls-cert and --tls-key go together');
+  const p2p = p2pSettings(opts);
   const store = await openStore(opts);
   const settings = await registrySettings(opts);
   const refs = await resolveServeRefs(store, inputs, settings);
@@ -95,6 +97,8 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
       registry: settings,
       plainHttp: settings.plainHttp || undefined,
       ioTimeoutMs: Number(opts['io-timeout'] ?? DEFAULT_IO_TIMEOUT_S) * 1000,
+      // Loaded only when asked for: hyperswarm and its native UDP transport are not small.
+      peers: p2p && (await import('../p2p/peer-swarm.js')).PeerSwarm.start(p2p),
     });
   }
   let daemon: Daemon;

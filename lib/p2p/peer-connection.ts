@@ -110,6 +110,11 @@ export class PeerConnection implements ChokedPeer {
     return this.remoteHave.get(layer)?.hasAll(first, count) ?? false;
   }
 
+  /** Whether it told us what it holds of the layer (its HAVE came). */
+  offers(layer: string): boolean {
+    return this.remoteHave.has(layer);
+  }
+
   /** A layer this node started sharing since the HELLO: tell the peer what we hold of it. */
   offer(layer: string): void {
     if (this.helloSeen && !this.haveSent.has(layer)) this.sendHave(layer);

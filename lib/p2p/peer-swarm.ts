@@ -102,6 +102,12 @@ export class PeerSwarm extends EventEmitter implements PeerHost {
     return [...this.peers.values()].filter((p) => p.isOpen && !p.choked && p.has(key, first, count));
   }
 
+  /** Connected peers that sent their HAVE for at least one of these blobs. */
+  peersSharing(blobs: readonly string[]): number {
+    const keys = blobs.flatMap((b) => this.byBlob.get(b)?.key ?? []);
+    return [...this.peers.values()].filter((p) => p.isOpen && keys.some((k) => p.offers(k))).length;
+  }
+
   /**
    * Serves and fetches a layer through the swarm: joins its topic (as server and client),
    * offers it to connected peers, and announces its chunks as they become local. Resolves

@@ -1,0 +1,41 @@
+import type { PeerSwarmOptions } from '../p2p/peer-swarm.js';
+import { UsageError } from './image-commands.js';
+
+/** Serving neighbours must never crowd out the node's own reads or a shared uplink. */
+const DEFAULT_UPLOAD_MBPS = 32;
+const DEFAULT_MAX_UPLOADS = 8;
+
+export interface P2pOptions {
+  /** false with --no-p2p; true with --p2p (which then needs a bootstrap). */
+  p2p?: boolean;
+  'p2p-bootstrap'?: string;
+  'p2p-host'?: string;
+  'p2p-upload-rate'?: number;
+  'p2p-max-uploads'?: number;
+}
+
+/**
+ * The swarm settings `serve --p2p-bootstrap` asks for, or undefined; checked before
+ * anything starts. P2P is on when bootstrap nodes are given and --no-p2p is not: lazybd
+ * never joins the public DHT, so nothing reaches the internet unless told to.
+ */
+export function p2pSettings(opts: P2pOptions): PeerSwarmOptions | undefined {
+  if (opts.p2p === false) return undefined;
+  const list = opts['p2p-bootstrap'];
+  if (!list) {
+    if (opts.p2p) throw new UsageError('--p2p needs --p2p-bootstrap HOST:PORT[,HOST:PORT...] (lazybd never joins the public DHT)');
+    return undefined;
+  }
+  const bootstrap = String(list)
+    .split(',')
+    .map((entry) => {
+      const m = /^([^:]+):(\d{1,5})$/.exec(entry.trim());
+      if (!m || Number(m[2]) > 65535) throw new UsageError(`--p2p-bootstrap takes HOST:PORT[,HOST:PORT...], not ${entry}`);
+      return { host: m[1]!, port: Number(m[2]) };
+    });
+  const rate = Number(opts['p2p-upload-rate'] ?? DEFAULT_UPLOAD_MBPS);
+  const maxUploads = Number(opts['p2p-max-uploads'] ?? DEFAULT_MAX_UPLOADS);
+  if (!(rate >= 0)) throw new UsageError(`--p2p-upload-rate takes MB/s (0: unlimited), not ${opts['p2p-upload-rate']}`);
+  if (!Number.isInteger(maxUploads) || maxUploads < 1) throw new UsageError(`--p2p-max-uploads takes a whole number ≥ 1, not ${opts['p2p-max-uploads']}`);
+  return { bootstrap, host: opts['p2p-host'], uploadRate: rate * 1e6, maxUploads };
+}
