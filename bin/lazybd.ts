@@ -51,7 +51,7 @@ registryOptions(prog
   .option('--p2p-bootstrap', 'DHT bootstrap nodes HOST:PORT,... (the public DHT is never used)')
   .option('--p2p-host', 'Address the P2P node binds to (default 127.0.0.1)')
   .option('--p2p-upload-rate', 'Uploads to neighbours, MB/s in all (0: unlimited)', 32)
-  .option('--p2p-max-uploads', 'Neighbour requests served at once', 8)
+  .option('--p2p-max-uploads', 'Neighbours served at once (the others are choked)', 8)
   .action(lazyCommand(() => import('../lib/cli/daemon-commands.js'), 'serveCommand'));
 
 prog

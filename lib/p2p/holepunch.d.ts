@@ -20,6 +20,8 @@ declare module 'hyperdht' {
     ephemeral?: boolean;
     firewalled?: boolean;
     anyPort?: boolean;
+    /** False: skip the NAT probe at bootstrap that may declare the node open. */
+    quickFirewall?: boolean;
     keyPair?: KeyPair;
   }
 

@@ -41,6 +41,8 @@ interface Outgoing {
 const INITIAL_MS_PER_CHUNK = 2;
 /** Weight of the newest sample in the latency average. */
 const EWMA_WEIGHT = 0.2;
+/** One peer's requests served at once; more are refused (its reads fall through), not queued without bound. */
+const MAX_REQUESTS_IN_SERVICE = 64;
 /** How long a closing connection may take to flush its last frame. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -296,7 +298,11 @@ export class PeerConnection implements ChokedPeer {
     const notHeld = (what: string): void => void this.send({ t: Msg.Error, id, code: PeerErrorCode.NotHeld, message: `${what} not held` });
     if (!layer || first + count > layer.chunks.count) return notHeld('layer or chunks');
     for (let i = first; i < first + count; i++) if (!layer.isLocal(i)) return notHeld(`chunk ${i}`);
-    if (!this.host.gate.tryAcquire(this)) {
+    if (this.serving.size >= MAX_REQUESTS_IN_SERVICE) {
+      this.send({ t: Msg.Error, id, code: PeerErrorCode.Busy, message: `${MAX_REQUESTS_IN_SERVICE} requests of yours in service` });
+      return;
+    }
+    if (!this.host.gate.admit(this)) {
       if (!this.chokedThem) {
         this.chokedThem = true;
         this.send({ t: Msg.Choke });
@@ -321,7 +327,7 @@ export class PeerConnection implements ChokedPeer {
       this.send({ t: Msg.Error, id, code: PeerErrorCode.NotHeld, message: `reading chunk: ${(e as Error).message}` });
     } finally {
       this.serving.delete(id);
-      this.host.gate.release();
+      if (this.serving.size === 0) this.host.gate.release(this);
     }
   }
 

@@ -154,23 +154,26 @@ test('all peers killed mid-run: the node finishes from the registry without an I
   assert.ok(fromRegistry > 0 && fromRegistry < t.dataLength, `${fromRegistry} of ${t.dataLength} bytes from the registry`);
 });
 
-test('upload slots: a request over the limit is refused with a CHOKE, falls through, and UNCHOKE follows', async () => {
+test('upload slots are per peer: a neighbour over the limit is choked, falls through, and is unchoked after', async () => {
   const layer = await makeLayer(65536, 24);
   const t = layer.chunks;
   const warm = await node(layer, { warm: true, swarm: { maxUploads: 1, uploadRate: 1e6 } });
-  const cold = await node(layer, { maxRunBytes: 8 * 65536 });
-  await seesFullPeer(cold, layer);
-  const peer = () => cold.swarm.candidates(key(layer), 0, t.count)[0];
-  const choked = until(cold.swarm, () => cold.swarm.connected === 1 && !peer(), 'a CHOKE');
-  // Two runs at once: the peer serves one, refuses the other.
-  const [a, b] = await Promise.all([cold.read(t.offset(0), 8 * 65536), cold.read(t.offset(8), 8 * 65536)]);
-  await choked;
-  assert.equal(Buffer.concat([a, b]), layer.blob.subarray(t.offset(0), t.offset(16)));
-  assert.is(cold.registry.bytesServed, 8 * 65536, 'the refused run came from the registry');
-  assert.is(warm.swarm.uploads, 1);
-  await until(cold.swarm, () => peer() !== undefined, 'UNCHOKE once the slot is free');
-  assert.equal(await cold.read(t.offset(16), 8 * 65536), layer.blob.subarray(t.offset(16), t.offset(24)));
-  assert.is(cold.registry.bytesServed, 8 * 65536, 'the peer serves again');
+  const a = await node(layer, { maxRunBytes: 4 * 65536 });
+  const b = await node(layer, { maxRunBytes: 4 * 65536 });
+  await seesFullPeer(a, layer);
+  await seesFullPeer(b, layer);
+  // Each reads two runs at once: one node gets the slot (both its runs served), the other is refused.
+  const expect = layer.blob.subarray(t.offset(0), t.offset(8));
+  const [ra, rb] = await Promise.all([a.read(t.offset(0), 8 * 65536), b.read(t.offset(0), 8 * 65536)]);
+  assert.equal(ra, expect);
+  assert.equal(rb, expect);
+  const fromRegistry = [a.registry.bytesServed, b.registry.bytesServed].sort((x, y) => x - y);
+  assert.equal(fromRegistry, [0, 8 * 65536], 'one node served by the peer whole, the other by the registry');
+  assert.is(warm.swarm.uploads, 2);
+  const refused = a.registry.bytesServed ? a : b;
+  await until(refused.swarm, () => refused.swarm.candidates(key(layer), 0, t.count).length === 1, 'UNCHOKE once the slot is free');
+  assert.equal(await refused.read(t.offset(8), 8 * 65536), layer.blob.subarray(t.offset(8), t.offset(16)));
+  assert.is(refused.registry.bytesServed, 8 * 65536, 'the peer serves it now');
 });
 
 test('a peer speaking another protocol version gets a coded ERROR and is disconnected, not banned', async () => {

@@ -16,7 +16,7 @@ export interface PeerSwarmOptions {
   host?: string;
   /** Upload limit to all peers together, bytes/s; 0 or absent: unlimited. */
   uploadRate?: number;
-  /** Peer requests served at once. Default 8. */
+  /** Peers served at once (upload slots); others are choked. Default 8. */
   maxUploads?: number;
   /** A peer request with no DATA for this long falls through to the next source. Default 2000 ms. */
   requestTimeoutMs?: number;
@@ -53,7 +53,7 @@ export class PeerSwarm extends EventEmitter implements PeerHost {
     options: PeerSwarmOptions,
   ) {
     super();
-    this.gate = new UploadGate({ rate: options.uploadRate, maxConcurrent: options.maxUploads ?? 8 });
+    this.gate = new UploadGate({ rate: options.uploadRate, maxPeers: options.maxUploads ?? 8 });
     this.requestTimeoutMs = options.requestTimeoutMs ?? 2000;
     this.haveBatchMs = options.haveBatchMs ?? 50;
     this.log = options.log ?? stderrSourceLogger;
@@ -62,7 +62,12 @@ export class PeerSwarm extends EventEmitter implements PeerHost {
 
   static start(options: PeerSwarmOptions): PeerSwarm {
     if (options.bootstrap.length === 0) throw new Error('a P2P swarm needs bootstrap nodes');
-    const dht = new HyperDHT({ bootstrap: options.bootstrap, host: options.host ?? '127.0.0.1' });
+    // Ephemeral and never self-promoted (no adaptive or quick NAT check): on private and
+    // loopback networks a node that declares itself open gets dialled at the address its
+    // DHT replies came from, which is not always its server socket; the first connection
+    // then hangs until hyperswarm retries (~15 s). Firewalled nodes connect through the
+    // holepunch path in milliseconds, and the DHT's routing is left to its own persistent nodes.
+    const dht = new HyperDHT({ bootstrap: options.bootstrap, host: options.host ?? '127.0.0.1', });
     // The firewall closes over `self`: it runs for connections from the first join on.
     let self: PeerSwarm | undefined;
     const swarm = new Hyperswarm({ dht, firewall: (key) => self?.isBanned(key.toString('hex')) ?? false });

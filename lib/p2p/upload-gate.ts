@@ -1,9 +1,6 @@
 import { TokenBucket } from '../source/token-bucket.js';
 
-/** A quarter of a default 1 MiB run: short bursts, so the limit holds over short spans too. */
-const MAX_BURST = 256 * 1024;
-
-/** The peers this node refused for lack of upload slots: they hear UNCHOKE when one frees. */
+/** A peer this node uploads to: it hears UNCHOKE when a slot frees after it was refused. */
 export interface ChokedPeer {
   unchoke(): void;
 }
@@ -11,18 +8,22 @@ export interface ChokedPeer {
 export interface UploadLimits {
   /** Upload bytes per second to all peers together; 0 or absent: unlimited. */
   rate?: number;
-  /** Requests served at once, to all peers together. */
-  maxConcurrent: number;
+  /** Peers served at once (upload slots). */
+  maxPeers: number;
 }
 
+/** A quarter of a default 1 MiB run: short bursts, so the limit holds over short spans too. */
+const MAX_BURST = 256 * 1024;
+
 /**
- * Keeps serving neighbours from starving the node's own reads: at most `maxConcurrent`
- * requests are served at once (the rest are refused and their peers choked until a slot
- * frees), and uploaded bytes are paced by one token bucket.
+ * Keeps serving neighbours from starving the node's own reads. Upload slots are per peer,
+ * as in BitTorrent: a peer holds one while any of its requests is being served, so one
+ * neighbour reading with deep queues is served whole; a peer beyond `maxPeers` is refused
+ * and choked until a slot frees. Uploaded bytes of all peers are paced by one token bucket.
  */
 export class UploadGate {
-  private active = 0;
   private readonly bucket: TokenBucket | undefined;
+  private readonly serving = new Set<ChokedPeer>();
   private readonly choked = new Set<ChokedPeer>();
   /** Unused allowance the bucket may save up, bytes: over T seconds at most rate × T + burst go out. */
   readonly burst: number;
@@ -34,27 +35,29 @@ export class UploadGate {
     this.bucket = limits.rate ? new TokenBucket(limits.rate, this.burst) : undefined;
   }
 
-  /** A slot, or false (and `peer` is remembered for UNCHOKE) if all are taken. */
-  tryAcquire(peer: ChokedPeer): boolean {
-    if (this.active >= this.limits.maxConcurrent) {
+  /** True if `peer` holds or gets a slot; false (and it is remembered for UNCHOKE) if all are taken. */
+  admit(peer: ChokedPeer): boolean {
+    if (this.serving.has(peer)) return true;
+    if (this.serving.size >= this.limits.maxPeers) {
       this.choked.add(peer);
       return false;
     }
-    this.active++;
+    this.serving.add(peer);
     return true;
   }
 
-  release(): void {
-    this.active--;
-    if (this.active >= this.limits.maxConcurrent || this.choked.size === 0) return;
+  /** The peer has nothing in service any more: its slot goes to the choked ones. */
+  release(peer: ChokedPeer): void {
+    if (!this.serving.delete(peer) || this.choked.size === 0) return;
     const waiting = [...this.choked];
     this.choked.clear();
-    for (const peer of waiting) peer.unchoke();
+    for (const p of waiting) p.unchoke();
   }
 
-  /** Forgets a peer that went away. */
+  /** A peer that went away. */
   forget(peer: ChokedPeer): void {
     this.choked.delete(peer);
+    this.release(peer);
   }
 
   /** Waits until `bytes` may go out. */
