@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,6 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LAZYBD_BIN, lazybd } from './support/cli.js';
 import { FaultProxy } from './support/fault-proxy.js';
+import { createAndPush } from './support/push-image.js';
 import { expectBytes, nbdRead } from './support/nbd-client.js';
 import { spawnOwned, waitFor, type Owned } from './support/processes.js';
 import { startRegistry, type RegistryServer } from './support/registry-server.js';
@@ -34,15 +35,8 @@ async function setup(dir: string): Promise<Ctx> {
   const source = Buffer.alloc(SIZE);
   const runs = Array.from({ length: 8 }, (_, i) => i * (8 << 20) + randomInt(0, 64) * 4096);
   for (const at of runs) randomBytes(1 << 20).copy(source, at);
-  const raw = join(dir, 'disk.raw');
-  const h = await open(raw, 'w');
-  await h.write(source);
-  await h.close();
-  const env = { LAZYBD_STORE: join(dir, 'origin') };
-  assert.is((await lazybd(['create', raw, 'disk:v1'], env)).status, 0);
   const remote = `${proxy.host}/lazy/disk:v1`;
-  const push = await lazybd(['push', 'disk:v1', remote, '--plain-http'], env);
-  assert.is(push.status, 0, push.stderr);
+  await createAndPush(dir, source, remote);
   return { dir, registry, proxy, source, runs, remote };
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +10,7 @@ import { startDhtBootstrap, type DhtBootstrap } from '../lib/p2p/dht-bootstrap.j
 import type { DaemonStatus } from '../lib/daemon/status-file.js';
 import { LAZYBD_BIN, lazybd } from './support/cli.js';
 import { FaultProxy } from './support/fault-proxy.js';
+import { createAndPush } from './support/push-image.js';
 import { spawnOwned, waitFor, type Owned } from './support/processes.js';
 import { startRegistry, type RegistryServer } from './support/registry-server.js';
 import { requireTools } from './support/tools.js';
@@ -42,15 +43,8 @@ async function setup(dir: string): Promise<Ctx> {
   const dht = await startDhtBootstrap();
   const source = Buffer.alloc(SIZE);
   for (let i = 0; i < 4; i++) randomBytes(DATA / 4).copy(source, i * (8 << 20) + randomInt(0, 64) * 4096);
-  const raw = join(dir, 'disk.raw');
-  const h = await open(raw, 'w');
-  await h.write(source);
-  await h.close();
-  const env = { LAZYBD_STORE: join(dir, 'origin') };
-  assert.is((await lazybd(['create', raw, 'disk:v1'], env)).status, 0);
   const remote = `${proxy.host}/p2p/disk:v1`;
-  const push = await lazybd(['push', 'disk:v1', remote, '--plain-http'], env);
-  assert.is(push.status, 0, push.stderr);
+  await createAndPush(dir, source, remote);
   return { dir, registry, proxy, dht, source, remote };
 }
 

@@ -13,7 +13,10 @@ export class PeerProtocolError extends LazybdError {
  */
 export class PeerUnavailableError extends LazybdError {
   readonly retryable = false;
-  constructor(message: string) {
+  /** The peer went quiet (its time is spent): no other peer is tried for this range. */
+  readonly timedOut: boolean;
+  constructor(message: string, options: { timedOut?: boolean } = {}) {
     super('E_PEER_UNAVAILABLE', message);
+    this.timedOut = options.timedOut ?? false;
   }
 }

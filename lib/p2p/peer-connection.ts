@@ -276,7 +276,7 @@ export class PeerConnection implements ChokedPeer {
       this.send({ t: Msg.Cancel, id });
       // A stalled peer goes to the back of the queue until it proves fast again.
       this.msPerChunk = Math.max(this.msPerChunk * 2, this.host.requestTimeoutMs / o.parts.length);
-      this.finish(id, 'timeout', new PeerUnavailableError(`peer ${this.label} sent nothing for ${this.host.requestTimeoutMs} ms`));
+      this.finish(id, 'timeout', new PeerUnavailableError(`peer ${this.label} sent nothing for ${this.host.requestTimeoutMs} ms`, { timedOut: true }));
     }, this.host.requestTimeoutMs);
   }
 

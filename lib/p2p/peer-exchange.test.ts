@@ -8,7 +8,7 @@ import { startDhtBootstrap, type DhtBootstrap } from './dht-bootstrap.js';
 import { layerKey } from './layer-key.js';
 import { FrameDecoder, encodeFrame, type PeerMessage } from './messages.js';
 import { Msg, PeerErrorCode } from './protocol.js';
-import { lyingLayer, stallingLayer, startNode, until, type TestNode } from './test-support.js';
+import { forgetfulLayer, lyingLayer, stallingLayer, startNode, until, type TestNode } from './test-support.js';
 import { seededRandom } from '../../integration/support/seeded-random.js';
 
 // Real hyperswarm peers on a closed DHT on 127.0.0.1 (bootstrap + two persistent nodes,
@@ -99,6 +99,20 @@ test('a peer that stalls: the read completes from the registry within the peer t
   const elapsed = performance.now() - started;
   assert.ok(elapsed >= 300 && elapsed < 1500, `took ${elapsed.toFixed(0)} ms with a 300 ms peer timeout`);
   assert.is(cold.registry.bytesServed, 4 * 65536);
+});
+
+test('a peer that no longer holds what it announced: the next peer serves, not the registry', async () => {
+  const layer = await makeLayer(65536, 8);
+  const t = layer.chunks;
+  const forgetful = await node(layer, { warm: true, share: forgetfulLayer });
+  const honest = await node(layer, { warm: true });
+  const cold = await node(layer);
+  await seesFullPeer(cold, layer, 2);
+  for (let i = 0; i < t.count; i++) assert.equal(await cold.read(t.offset(i), 65536), layer.blob.subarray(t.offset(i), t.offset(i + 1)));
+  assert.is(cold.registry.requests.length, 0, 'nothing from the registry');
+  assert.is(honest.swarm.uploads, t.count);
+  assert.is(forgetful.swarm.uploads, 0);
+  assert.is(cold.swarm.bans, 0, 'NOT-HELD is no offence');
 });
 
 test('uploads keep to --p2p-upload-rate', async () => {

@@ -5,13 +5,16 @@ import { choosePeer } from './peer-choice.js';
 import type { PeerConnection } from './peer-connection.js';
 import type { PeerSwarm } from './peer-swarm.js';
 
+/** Peers asked for one range before the chain moves on. */
+const MAX_PEERS_PER_RANGE = 3;
+
 /**
  * The 'peer' link of the source chain. A range goes to one peer that holds all of its
  * chunks, picked at random weighted by latency × load (so the best peers share the work
- * rather than one taking it all); with no such peer, or when that peer fails or
- * goes quiet, it throws a non-retryable error and the chain moves on (supernode,
- * registry). The chain verifies what comes back and reports corrupt responses here, and
- * the peer that sent one is banned.
+ * rather than one taking it all). A peer that refuses or drops the request is followed
+ * by another (up to three); with none left, or once one goes quiet, it throws a
+ * non-retryable error and the chain moves on (supernode, registry). The chain verifies
+ * what comes back and reports corrupt responses here; the peer that sent one is banned.
  */
 export class PeerSource implements BlobRangeSource {
   readonly name = 'peer';
@@ -33,11 +36,23 @@ export class PeerSource implements BlobRangeSource {
     if (table.offset(first) !== offset || table.offset(last) + table.length(last) !== offset + length || count > MAX_REQUEST_CHUNKS) {
       throw new PeerUnavailableError(`[${offset}, ${offset + length}) of ${blob} is not a run of at most ${MAX_REQUEST_CHUNKS} whole chunks`);
     }
-    const peer = choosePeer(this.swarm.candidates(shared.key, first, count), this.random);
-    if (!peer) throw new PeerUnavailableError(`no peer has chunks ${first}-${last} of ${blob}`);
-    const bytes = await peer.request(shared.key, table, first, count, signal);
-    this.sentBy.set(bytes, peer);
-    return bytes;
+    const tried = new Set<PeerConnection>();
+    const failures: string[] = [];
+    while (tried.size < MAX_PEERS_PER_RANGE) {
+      const peer = choosePeer(this.swarm.candidates(shared.key, first, count).filter((p) => !tried.has(p)), this.random);
+      if (!peer) break;
+      tried.add(peer);
+      try {
+        const bytes = await peer.request(shared.key, table, first, count, signal);
+        this.sentBy.set(bytes, peer);
+        return bytes;
+      } catch (e) {
+        failures.push((e as Error).message);
+        // A refusal or a dropped connection costs a round trip: another peer may still be quick. A stall has used the time.
+        if (signal.aborted || (e instanceof PeerUnavailableError && e.timedOut)) break;
+      }
+    }
+    throw new PeerUnavailableError(failures.length ? failures.join('; ') : `no peer has chunks ${first}-${last} of ${blob}`);
   }
 
   reportCorrupt(response: Buffer, blob: string, chunks: readonly BlobRange[]): void {

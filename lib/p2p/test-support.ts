@@ -109,3 +109,8 @@ export function lyingLayer(layer: LazyLayer): SharedLayer {
 export function stallingLayer(layer: LazyLayer): SharedLayer {
   return { ...lyingLayer(layer), readLocal: () => new Promise<Buffer | undefined>(() => {}) };
 }
+
+/** The layer as a peer whose HAVE says what the layer holds, but whose chunks are gone (evicted): it answers NOT-HELD. */
+export function forgetfulLayer(layer: LazyLayer): SharedLayer {
+  return { ...lyingLayer(layer), readLocal: async () => undefined };
+}
