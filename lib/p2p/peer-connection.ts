@@ -42,7 +42,7 @@ const INITIAL_MS_PER_CHUNK = 2;
 /** Weight of the newest sample in the latency average. */
 const EWMA_WEIGHT = 0.2;
 /** One peer's requests served at once; more are refused (its reads fall through), not queued without bound. */
-const MAX_REQUESTS_IN_SERVICE = 64;
+const MAX_REQUESTS_IN_SERVICE = 32;
 /** How long a closing connection may take to flush its last frame. */
 const CLOSE_GRACE_MS = 2000;
 

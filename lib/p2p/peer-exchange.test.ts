@@ -190,6 +190,23 @@ test('upload slots are per peer: a neighbour over the limit is choked, falls thr
   assert.is(refused.registry.bytesServed, 8 * 65536, 'the peer serves it now');
 });
 
+test('CANCEL: a request given up on stops being served and frees the upload slot', async () => {
+  const layer = await makeLayer(65536, 8);
+  const t = layer.chunks;
+  // One slot, 64 KiB/s: after the first chunk the next takes a second, longer than the 300 ms timeout.
+  const warm = await node(layer, { warm: true, swarm: { maxUploads: 1, uploadRate: 65536 } });
+  const impatient = await node(layer, { swarm: { requestTimeoutMs: 300 } });
+  await seesFullPeer(impatient, layer);
+  assert.equal(await impatient.read(t.offset(0), 4 * 65536), layer.blob.subarray(t.offset(0), t.offset(4)));
+  assert.ok(impatient.registry.bytesServed >= 3 * 65536, 'the stalled part came from the registry');
+  // Had the request gone on being served, its slot would still be taken and this node choked.
+  const next = await node(layer, { swarm: { requestTimeoutMs: 5000 } });
+  await seesFullPeer(next, layer);
+  assert.equal(await next.read(t.offset(4), 65536), layer.blob.subarray(t.offset(4), t.offset(5)));
+  assert.is(next.registry.requests.length, 0, 'served by the peer');
+  assert.is(warm.swarm.uploads, 1, 'only the second request was served in full');
+});
+
 test('a peer speaking another protocol version gets a coded ERROR and is disconnected, not banned', async () => {
   const layer = await makeLayer(4096, 4);
   const n = await node(layer, { warm: true });
