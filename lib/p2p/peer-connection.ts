@@ -97,11 +97,6 @@ export class PeerConnection implements ChokedPeer {
     return !this.closed;
   }
 
-  /** Our requests to it in flight. */
-  get load(): number {
-    return this.outgoing.size;
-  }
-
   /** Lower is better: recent time per chunk, scaled by how busy we keep it. */
   get score(): number {
     return this.msPerChunk * (1 + this.outgoing.size);
@@ -130,6 +125,7 @@ export class PeerConnection implements ChokedPeer {
   /** Chunks [first, first+count) of a layer, unverified, concatenated. Rejects with PeerUnavailableError. */
   request(layer: string, table: ChunkTable, first: number, count: number, signal: AbortSignal): Promise<Buffer> {
     if (this.closed) return Promise.reject(new PeerUnavailableError(`peer ${this.label} disconnected`));
+    if (signal.aborted) return Promise.reject(new PeerUnavailableError(`request to peer ${this.label} aborted`));
     const id = this.nextId++;
     return new Promise<Buffer>((resolve, reject) => {
       const onAbort = (): void => {

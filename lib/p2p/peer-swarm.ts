@@ -42,7 +42,7 @@ export class PeerSwarm extends EventEmitter implements PeerHost {
   private readonly peers = new Map<string, PeerConnection>();
   private readonly banned = new Set<string>();
   private readonly pendingHaves = new Map<string, number[]>();
-  private readonly unsubscribe = new Map<string, () => void>();
+  private readonly unsubscribe: (() => void)[] = [];
   private haveTimer: NodeJS.Timeout | undefined;
   private readonly haveBatchMs: number;
   private readonly log: SourceLogger;
@@ -124,21 +124,9 @@ export class PeerSwarm extends EventEmitter implements PeerHost {
     const key = topic.toString('hex');
     this.layers.set(key, layer);
     this.byBlob.set(layer.blob, { key, layer });
-    this.unsubscribe.set(key, layer.onLocal((chunk) => this.queueHave(key, chunk)));
+    this.unsubscribe.push(layer.onLocal((chunk) => this.queueHave(key, chunk)));
     for (const peer of this.peers.values()) peer.offer(key);
     await this.swarm.join(topic, { server: true, client: true }).flushed();
-  }
-
-  /** Stops sharing a layer (its image closed). */
-  async unshare(blob: string): Promise<void> {
-    const entry = this.byBlob.get(blob);
-    if (!entry) return;
-    this.byBlob.delete(blob);
-    this.layers.delete(entry.key);
-    this.unsubscribe.get(entry.key)?.();
-    this.unsubscribe.delete(entry.key);
-    this.pendingHaves.delete(entry.key);
-    if (!this.destroyed) await this.swarm.leave(Buffer.from(entry.key, 'hex'));
   }
 
   /** Disconnects a peer and refuses it until this process ends. */
@@ -172,9 +160,10 @@ export class PeerSwarm extends EventEmitter implements PeerHost {
     if (this.destroyed) return;
     this.destroyed = true;
     clearTimeout(this.haveTimer);
-    for (const off of this.unsubscribe.values()) off();
-    this.unsubscribe.clear();
+    for (const off of this.unsubscribe.splice(0)) off();
     for (const peer of [...this.peers.values()]) peer.disconnect();
+    // Unannounces our topics: with the DHT unreachable that waits out its queries (~5 s);
+    // a forced destroy is no quicker (the server's close waits the same) and leaves timers behind.
     await this.swarm.destroy();
   }
 
