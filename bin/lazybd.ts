@@ -55,6 +55,12 @@ registryOptions(prog
   .action(lazyCommand(() => import('../lib/cli/daemon-commands.js'), 'serveCommand'));
 
 prog
+  .command('p2p-bootstrap')
+  .describe('Run the DHT of a closed P2P network (a bootstrap node and two persistent nodes) for serve --p2p-bootstrap')
+  .option('--listen', 'IPv4 HOST:PORT of the bootstrap node (port 0: any free one)', '127.0.0.1:49737')
+  .action(lazyCommand(() => import('../lib/cli/p2p-commands.js'), 'p2pBootstrapCommand'));
+
+prog
   .command('commit <upper-dir> <new-name:tag>')
   .describe('Turn an upper into a new top layer over its base image')
   .action(lazyCommand(() => import('../lib/cli/daemon-commands.js'), 'commitCommand'));

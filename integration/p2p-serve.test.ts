@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startDhtBootstrap, type DhtBootstrap } from '../lib/p2p/dht-bootstrap.js';
 import type { DaemonStatus } from '../lib/daemon/status-file.js';
 import { LAZYBD_BIN, lazybd } from './support/cli.js';
 import { FaultProxy } from './support/fault-proxy.js';
@@ -15,7 +14,7 @@ import { spawnOwned, waitFor, type Owned } from './support/processes.js';
 import { startRegistry, type RegistryServer } from './support/registry-server.js';
 import { requireTools } from './support/tools.js';
 
-// Daemons exchanging chunks over hyperswarm on a closed DHT on 127.0.0.1, the registry
+// Daemons exchanging chunks over hyperswarm on a closed DHT on 127.0.0.1 (lazybd p2p-bootstrap), the registry
 // behind a proxy that counts blob bytes.
 
 const run = promisify(execFile);
@@ -26,7 +25,9 @@ interface Ctx {
   dir: string;
   registry: RegistryServer;
   proxy: FaultProxy;
-  dht: DhtBootstrap;
+  /** `lazybd p2p-bootstrap`, and the --p2p-bootstrap value it printed. */
+  dht: Owned;
+  bootstrap: string;
   source: Buffer;
   remote: string;
 }
@@ -40,19 +41,20 @@ interface Served {
 async function setup(dir: string): Promise<Ctx> {
   const registry = await startRegistry();
   const proxy = await FaultProxy.start(registry.host);
-  const dht = await startDhtBootstrap();
+  const dht = spawnOwned(process.execPath, [LAZYBD_BIN, 'p2p-bootstrap', '--listen', '127.0.0.1:0', '--json']);
+  await waitFor(() => /"bootstrap"/.test(dht.output()) || dht.child.exitCode !== null, 20_000, 'p2p-bootstrap to start');
+  const bootstrap = (JSON.parse(dht.output()) as { bootstrap: string }).bootstrap;
   const source = Buffer.alloc(SIZE);
   for (let i = 0; i < 4; i++) randomBytes(DATA / 4).copy(source, i * (8 << 20) + randomInt(0, 64) * 4096);
   const remote = `${proxy.host}/p2p/disk:v1`;
   await createAndPush(dir, source, remote);
-  return { dir, registry, proxy, dht, source, remote };
+  return { dir, registry, proxy, dht, bootstrap, source, remote };
 }
 
 async function serve(c: Ctx, store: string, extra: string[] = []): Promise<Served> {
-  const bootstrap = c.dht.bootstrap.map((b) => `${b.host}:${b.port}`).join(',');
   const daemon = spawnOwned(
     process.execPath,
-    [LAZYBD_BIN, 'serve', c.remote, '--plain-http', '--socket', join(c.dir, `${store}.sock`), '--io-timeout', '15', '--prefetch-rate', '0', '--metrics', '127.0.0.1:0', '--p2p-bootstrap', bootstrap, ...extra],
+    [LAZYBD_BIN, 'serve', c.remote, '--plain-http', '--socket', join(c.dir, `${store}.sock`), '--io-timeout', '15', '--prefetch-rate', '0', '--metrics', '127.0.0.1:0', '--p2p-bootstrap', c.bootstrap, ...extra],
     { env: { ...process.env, LAZYBD_STORE: join(c.dir, store), XDG_RUNTIME_DIR: c.dir } },
   );
   await waitFor(() => /metrics at http/.test(daemon.output()) || daemon.child.exitCode !== null, 20_000, 'serve to start');
@@ -98,7 +100,7 @@ p2p.before(async () => {
 p2p.after(async () => {
   if (!ctx) return;
   await warm?.daemon.stop();
-  await ctx.dht.close();
+  await ctx.dht.stop();
   await ctx.proxy.stop();
   await ctx.registry.stop();
   await rm(ctx.dir, { recursive: true, force: true });

@@ -28,14 +28,17 @@ export function p2pSettings(opts: P2pOptions): PeerSwarmOptions | undefined {
   }
   const bootstrap = String(list)
     .split(',')
-    .map((entry) => {
-      const m = /^([^:]+):(\d{1,5})$/.exec(entry.trim());
-      if (!m || Number(m[2]) > 65535) throw new UsageError(`--p2p-bootstrap takes HOST:PORT[,HOST:PORT...], not ${entry}`);
-      return { host: m[1]!, port: Number(m[2]) };
-    });
+    .map((entry) => dhtAddress('--p2p-bootstrap takes HOST:PORT[,HOST:PORT...]', entry));
   const rate = Number(opts['p2p-upload-rate'] ?? DEFAULT_UPLOAD_MBPS);
   const maxUploads = Number(opts['p2p-max-uploads'] ?? DEFAULT_MAX_UPLOADS);
   if (!(rate >= 0)) throw new UsageError(`--p2p-upload-rate takes MB/s (0: unlimited), not ${opts['p2p-upload-rate']}`);
   if (!Number.isInteger(maxUploads) || maxUploads < 1) throw new UsageError(`--p2p-max-uploads takes a whole number ≥ 1, not ${opts['p2p-max-uploads']}`);
   return { bootstrap, host: opts['p2p-host'], uploadRate: rate * 1e6, maxUploads };
+}
+
+/** An IPv4 HOST:PORT of a DHT node (hyperdht binds and dials IPv4 only). */
+export function dhtAddress(usage: string, entry: string): { host: string; port: number } {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry.trim());
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`${usage}, not ${entry}`);
+  return { host: m[1]!, port: Number(m[2]) };
 }

@@ -1,5 +1,11 @@
 import HyperDHT, { type DhtAddress } from 'hyperdht';
 
+/**
+ * An empty port range: hyperdht binds a random free port. (Port 0 or none means
+ * 49737-49741 first, which would let any lazybd node take a bootstrap node's well-known port.)
+ */
+export const ANY_PORT: [number, number] = [0, 0];
+
 export interface DhtBootstrap {
   /** Where nodes of this network bootstrap from (`--p2p-bootstrap`). */
   readonly bootstrap: DhtAddress[];
@@ -18,12 +24,13 @@ export async function startDhtBootstrap(host = '127.0.0.1', port = 0): Promise<D
     for (const node of nodes.reverse()) await node.destroy({ force: true });
   };
   try {
-    const first = new HyperDHT({ ephemeral: false, firewalled: false, bootstrap: [], port, host });
+    // A given port or none: not hyperdht's habit of taking the next free one after it.
+    const first = new HyperDHT({ ephemeral: false, firewalled: false, bootstrap: [], port: port || ANY_PORT, anyPort: false, host });
     nodes.push(first);
     await first.fullyBootstrapped();
     const bootstrap = [{ host, port: first.address().port }];
     for (let i = 0; i < 2; i++) {
-      const node = new HyperDHT({ ephemeral: false, firewalled: false, bootstrap, host });
+      const node = new HyperDHT({ ephemeral: false, firewalled: false, bootstrap, host, port: ANY_PORT });
       nodes.push(node);
       await node.fullyBootstrapped();
     }

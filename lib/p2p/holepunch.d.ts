@@ -15,7 +15,8 @@ declare module 'hyperdht' {
 
   export interface DhtOptions {
     bootstrap?: (DhtAddress | string)[];
-    port?: number;
+    /** A port, or a range [from, to) tried in turn; hyperdht reads 0 or absent as 49737-49741. */
+    port?: number | [number, number];
     host?: string;
     ephemeral?: boolean;
     firewalled?: boolean;

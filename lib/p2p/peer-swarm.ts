@@ -3,6 +3,7 @@ import HyperDHT, { type DhtAddress } from 'hyperdht';
 import Hyperswarm, { type PeerInfo, type SwarmConnection } from 'hyperswarm';
 import { peerBans, peersConnected } from '../metrics/metrics.js';
 import { stderrSourceLogger, type SourceLogger } from '../source/source-logger.js';
+import { ANY_PORT } from './dht-bootstrap.js';
 import { layerKey } from './layer-key.js';
 import { PeerConnection, type PeerHost } from './peer-connection.js';
 import { PeerErrorCode } from './protocol.js';
@@ -62,12 +63,8 @@ export class PeerSwarm extends EventEmitter implements PeerHost {
 
   static start(options: PeerSwarmOptions): PeerSwarm {
     if (options.bootstrap.length === 0) throw new Error('a P2P swarm needs bootstrap nodes');
-    // Ephemeral and never self-promoted (no adaptive or quick NAT check): on private and
-    // loopback networks a node that declares itself open gets dialled at the address its
-    // DHT replies came from, which is not always its server socket; the first connection
-    // then hangs until hyperswarm retries (~15 s). Firewalled nodes connect through the
-    // holepunch path in milliseconds, and the DHT's routing is left to its own persistent nodes.
-    const dht = new HyperDHT({ bootstrap: options.bootstrap, host: options.host ?? '127.0.0.1', });
+    // A random port, never one of hyperdht's defaults that a bootstrap node on this host may want.
+    const dht = new HyperDHT({ bootstrap: options.bootstrap, host: options.host ?? '127.0.0.1', port: ANY_PORT });
     // The firewall closes over `self`: it runs for connections from the first join on.
     let self: PeerSwarm | undefined;
     const swarm = new Hyperswarm({ dht, firewall: (key) => self?.isBanned(key.toString('hex')) ?? false });
