@@ -2,7 +2,7 @@ import HyperDHT from 'hyperdht';
 import Hyperswarm from 'hyperswarm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { peerBans } from '../metrics/metrics.js';
+import { peerBans, peerRequestSeconds } from '../metrics/metrics.js';
 import { makeLayer, type TestLayer } from '../source/test-support.js';
 import { startDhtBootstrap, type DhtBootstrap } from './dht-bootstrap.js';
 import { layerKey } from './layer-key.js';
@@ -35,6 +35,7 @@ async function node(layer: TestLayer, options: Parameters<typeof startNode>[2] =
 const data = (layer: TestLayer) => layer.blob.subarray(layer.chunks.dataOffset, layer.chunks.dataOffset + layer.chunks.dataLength);
 const key = (layer: TestLayer) => layerKey(layer.digest).toString('hex');
 const bans = async () => (await peerBans.get()).values[0]?.value ?? 0;
+const okRequests = async () => (await peerRequestSeconds.get()).values.find((v) => v.metricName?.endsWith('_count') && v.labels.outcome === 'ok')?.value ?? 0;
 
 /** Waits until `n` sees a peer offering all of the layer (after HELLO and HAVE). */
 const seesFullPeer = (n: TestNode, layer: TestLayer, peers = 1) =>
@@ -46,7 +47,9 @@ test('a cold node reads the whole layer from a warm neighbour: zero registry byt
   const cold = await node(layer);
   await seesFullPeer(cold, layer);
   const t = layer.chunks;
+  const requestsBefore = await okRequests();
   assert.equal(await cold.read(t.dataOffset, t.dataLength), data(layer));
+  assert.is((await okRequests()) - requestsBefore, 2, 'two 1 MiB runs timed as peer requests');
   await cold.lazy.fetchChunks(0, t.count);
   assert.ok(cold.lazy.complete, 'the cold node cached what its neighbour sent');
   assert.is(cold.registry.requests.length, 0, 'nothing from the registry');
@@ -146,6 +149,21 @@ test('load is spread over peers that hold the same chunks', async () => {
   assert.is(counts.reduce((a, b) => a + b, 0), t.count);
   // Who gets how many follows measured latency (peer-choice.test.ts pins the weighting); here: not always one.
   assert.ok(counts.filter((c) => c > 0).length >= 2, `uploads per peer ${counts.join(', ')}`);
+});
+
+test('a slow peer is deprioritised: the fast one serves most requests', async () => {
+  const layer = await makeLayer(4096, 48);
+  const t = layer.chunks;
+  // 16 KiB/s: after its 16 KiB burst, a chunk every 250 ms.
+  const slow = await node(layer, { warm: true, swarm: { uploadRate: 16384 } });
+  const fast = await node(layer, { warm: true });
+  const rand = seededRandom(11);
+  const cold = await node(layer, { random: () => rand(2 ** 32) / 2 ** 32 });
+  await seesFullPeer(cold, layer, 2);
+  for (let i = 0; i < t.count; i++) assert.equal(await cold.read(t.offset(i), 4096), layer.blob.subarray(t.offset(i), t.offset(i) + 4096));
+  assert.is(cold.registry.requests.length, 0);
+  assert.is(slow.swarm.uploads + fast.swarm.uploads, t.count);
+  assert.ok(fast.swarm.uploads >= 36, `fast peer served ${fast.swarm.uploads} of ${t.count}, slow ${slow.swarm.uploads}`);
 });
 
 test('all peers killed mid-run: the node finishes from the registry without an I/O error', async () => {
