@@ -12,7 +12,8 @@ import { lazybdCli } from '../lib/cli/command-table.js';
 import { hostPort, text, type ValueKind } from '../lib/cli/option-kinds.js';
 import { parseCommandLine } from '../lib/cli/parse-command-line.js';
 import { UsageError } from '../lib/cli/usage-error.js';
-import { lazybd, withTempDir } from './support/cli.js';
+import { LAZYBD_BIN, lazybd, withTempDir } from './support/cli.js';
+import { spawnOwned } from './support/processes.js';
 
 /** Malformed values of each value kind ('' and a missing value are checked for every option). */
 const MALFORMED: Record<string, string[]> = {
@@ -328,6 +329,16 @@ for (const c of lazybdCli.commands) {
       const required = requiredNames(c);
       const needed = new Set(optionsOf(c).flatMap((o) => (o.requires ? [o.requires] : [])));
       const valid = [...base(c, dir), ...optionsOf(c).flatMap((o) => (o.kind !== 'flag' && !required.has(o.name) && (o.kind !== text || needed.has(o.name)) ? [`--${o.name}`, o.kind.example] : []))];
+      if (c.daemon) {
+        // A server: it starts (and is stopped with SIGTERM), or fails later with another coded error.
+        const proc = spawnOwned(process.execPath, [LAZYBD_BIN, ...valid], { env: { ...process.env, ...env } });
+        await new Promise((r) => setTimeout(r, 1500));
+        const running = proc.child.exitCode === null;
+        await proc.stop();
+        assert.ok(running || /\((E_[A-Z0-9_]+|E[A-Z]+)\)\n$/.test(proc.output()), `lazybd ${valid.join(' ')}: ${proc.output()}`);
+        assert.not.match(proc.output(), /E_USAGE/, `lazybd ${valid.join(' ')}: ${proc.output()}`);
+        return;
+      }
       const ok = await run(valid);
       // It succeeds, or fails later with another coded error (absent image, file, mountpoint; closed registry port).
       assert.ok(ok.status === 0 || /^lazybd: .* \((E_[A-Z0-9_]+|E[A-Z]+)\)\n$/.test(ok.stderr), `lazybd ${valid.join(' ')}: status ${ok.status}, ${ok.stderr}`);

@@ -22,6 +22,8 @@ export interface CommandSpec {
   readonly args: string;
   readonly describe: string;
   readonly options: readonly OptionSpec[];
+  /** Runs until stopped (a server): a valid command line starts it rather than ending. */
+  readonly daemon?: boolean;
   /** Called with the positional arguments (absent optional ones undefined), then the options (`_`: repeats of a `...` argument). */
   readonly run: (...args: unknown[]) => Promise<void>;
 }

@@ -18,6 +18,7 @@ const registries = () => import('./registry-commands.js');
 const mounts = () => import('./mount-commands.js');
 const statuses = () => import('./status-commands.js');
 const supernodes = () => import('./supernode-commands.js');
+const p2p = () => import('./p2p-commands.js');
 
 export const globalOptions: readonly OptionSpec[] = [
   { name: 'store', kind: text, help: 'Local image store directory (default $LAZYBD_STORE or ~/.local/share/lazybd)' },
@@ -79,6 +80,11 @@ export const lazybdCli: CliSpec = {
         cacheDir,
         { name: 'cache-size', kind: gib, help: 'Chunk cache limit, GiB', default: 10 },
         { name: 'io-timeout', kind: seconds, help: 'Seconds before a read no source can serve fails with EIO', default: 30 },
+        { name: 'p2p', kind: 'flag', help: 'Fetch chunks from and serve them to neighbours (on with --p2p-bootstrap; --no-p2p: off)' },
+        { name: 'p2p-bootstrap', kind: text, help: 'DHT bootstrap nodes HOST:PORT,... (the public DHT is never used)' },
+        { name: 'p2p-host', kind: text, help: 'Address the P2P node binds to (default 127.0.0.1)' },
+        { name: 'p2p-upload-rate', kind: rate, help: 'Uploads to neighbours, MB/s in all (0: unlimited)', default: 32 },
+        { name: 'p2p-max-uploads', kind: count, help: 'Neighbours served at once (the others are choked)', default: 8 },
       ],
       run: lazyCommand(daemons, 'serveCommand'),
     },
@@ -119,8 +125,17 @@ export const lazybdCli: CliSpec = {
       run: lazyCommand(statuses, 'cacheGcCommand'),
     },
     {
+      name: 'p2p-bootstrap',
+      args: '',
+      describe: 'Run the DHT of a closed P2P network (a bootstrap node and two persistent nodes) for serve --p2p-bootstrap',
+      options: [{ name: 'listen', kind: text, help: 'IPv4 HOST:PORT of the bootstrap node (port 0: any free one)', default: '127.0.0.1:49737' }],
+      daemon: true,
+      run: lazyCommand(p2p, 'p2pBootstrapCommand'),
+    },
+    {
       name: 'supernode',
       args: '',
+      daemon: true,
       describe: 'Run a datacenter supernode: a verified, chunk-aware pull-through cache of registries, with preheat',
       options: [
         ...registryOptions,

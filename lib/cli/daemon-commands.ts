@@ -16,12 +16,13 @@ import { LocalImage, isImageLocal } from '../image/local-image.js';
 import { localRef, openStore } from './image-commands.js';
 import { UsageError } from './usage-error.js';
 import type { HostPort } from './option-kinds.js';
+import { p2pSettings, type P2pOptions } from './p2p-options.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
 import { supernodeSet, warnFallback, type SupernodeClientOptions } from './supernode-options.js';
 import type { SupernodeSet } from '../supernode/supernode-source.js';
 
-export interface ServeOptions extends RegistryOptions, SupernodeClientOptions {
+export interface ServeOptions extends RegistryOptions, SupernodeClientOptions, P2pOptions {
   _: string[];
   upper?: string;
   'read-only'?: boolean;
@@ -78,6 +79,7 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
   }
   if (opts.socket && opts.listen) throw new UsageError('choose --socket or --listen, not both');
   if (Boolean(opts['tls-cert']) !== Boolean(opts['tls-key'])) throw new UsageError('--tls-cert and --tls-key go together');
+  const p2p = p2pSettings(opts);
   const store = await openStore(opts);
   const settings = await registrySettings(opts);
   const supernodes = await supernodeSet(opts);
@@ -94,6 +96,8 @@ export async function serveCommand(first: string, opts: ServeOptions): Promise<v
       plainHttp: settings.plainHttp || undefined,
       ioTimeoutMs: opts['io-timeout'] * 1000,
       supernodes,
+      // Loaded only when asked for: hyperswarm and its native UDP transport are not small.
+      peers: p2p && (await import('../p2p/peer-swarm.js')).PeerSwarm.start(p2p),
     });
   } else {
     await supernodes?.close();

@@ -23,7 +23,7 @@ export async function statusCommand(opts: GlobalOptions): Promise<void> {
           return [
             `${e.export} (pid ${d.pid}) ${e.uri}`,
             `  local ${mib(e.bytesLocal)} of ${mib(e.bytesTotal)} (${pct}%)  ${e.writable ? 'writable' : 'read-only'}`,
-            `  sources: ${e.sources.join(' -> ')}`,
+            `  sources: ${e.sources.join(' -> ')}${e.peers === undefined ? '' : `  (P2P: ${e.peers} peer${e.peers === 1 ? '' : 's'})`}`,
             `  prefetch: ${e.prefetch.state}${e.prefetch.rateBytesPerSec ? ` at ${(e.prefetch.rateBytesPerSec / 1e6).toFixed(1)} MB/s` : ''}`,
           ].join('\n');
         }),

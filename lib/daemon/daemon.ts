@@ -88,7 +88,7 @@ export class Daemon {
         const publisher = new StatusPublisher(() => ({
           pid: process.pid,
           startedAt,
-          exports: served.map((s) => ({ export: s.name, ref: s.spec.ref, uri: s.uri!, ...s.exp.status() })),
+          exports: served.map((s) => ({ export: s.name, ref: s.spec.ref, uri: s.uri!, ...s.exp.status(), peers: options.lazy?.peersFor(s.exp.image.layers.map((l) => l.descriptor.digest)) })),
         }));
         await publisher.start();
         extras.push({ close: () => publisher.stop() });

@@ -12,6 +12,8 @@ export interface ExportStatus {
   bytesTotal: number;
   sources: string[];
   prefetch: { state: 'off' | 'running' | 'done' | 'failed'; rateBytesPerSec: number };
+  /** With P2P: connected peers offering chunks of the image's layers. */
+  peers?: number;
 }
 
 export interface DaemonStatus {

@@ -139,3 +139,31 @@ export const preheatBytesDone = new Counter({
   help: 'Bytes of the chunks preheat jobs made local (already cached ones included)',
   registers: [metricsRegistry],
 });
+
+/** `direction`: in (chunk bytes received from peers) | out (chunk bytes uploaded to peers). */
+export const peerBytes = new Counter({
+  name: 'lazybd_peer_bytes_total',
+  help: 'Chunk bytes exchanged with P2P peers, by direction',
+  labelNames: ['direction'] as const,
+  registers: [metricsRegistry],
+});
+
+export const peersConnected = new Gauge({
+  name: 'lazybd_peers_connected',
+  help: 'P2P peers connected now',
+  registers: [metricsRegistry],
+});
+
+export const peerBans = new Counter({
+  name: 'lazybd_peer_bans_total',
+  help: 'Peers banned for this daemon\'s lifetime (corrupt data or protocol violations)',
+  registers: [metricsRegistry],
+});
+
+export const peerRequestSeconds = new Histogram({
+  name: 'lazybd_peer_request_seconds',
+  help: 'Duration of one chunk request to a peer, by outcome (ok | error | timeout)',
+  labelNames: ['outcome'] as const,
+  buckets: latencyBuckets,
+  registers: [metricsRegistry],
+});

@@ -25,4 +25,15 @@ export interface BlobRangeSource {
    * `run` names the chunks the range covers, exactly.
    */
   fetch(blob: string, offset: number, length: number, signal: AbortSignal, run: ChunkRun): Promise<Buffer>;
+  /**
+   * Called by the chain when chunks of a response this source returned (`response`, the
+   * very Buffer `fetch` resolved with) failed verification, before it asks the next source.
+   * Lets a source that picks among remotes (peers) blame the one that answered.
+   */
+  reportCorrupt?(response: Buffer, blob: string, chunks: readonly BlobRange[]): void;
+}
+
+export interface BlobRange {
+  offset: number;
+  length: number;
 }

@@ -29,4 +29,23 @@ export class ChunkBitset {
   get count(): number {
     return this.setCount;
   }
+
+  /** Whether every bit of [first, first+count) is set. */
+  hasAll(first: number, count: number): boolean {
+    if (first + count > this.size) return false;
+    for (let i = first; i < first + count; i++) if (!this.has(i)) return false;
+    return true;
+  }
+
+  /** A copy of the bits: bit i is (byte i >> 3) & (1 << (i & 7)), as peer HAVE messages carry them. */
+  toBytes(): Buffer {
+    return Buffer.from(this.bits);
+  }
+
+  /** The bitset of `size` bits in `bytes` (laid out as `toBytes`); bits past `size` are ignored. */
+  static fromBytes(size: number, bytes: Uint8Array): ChunkBitset {
+    const set = new ChunkBitset(size);
+    for (let i = 0; i < size; i++) if ((bytes[i >> 3]! & (1 << (i & 7))) !== 0) set.set(i);
+    return set;
+  }
 }

@@ -56,6 +56,7 @@ export class LazyLayer implements LayerData {
   /** Fetches by chunk digest, from the start until the cache holds the chunk. */
   private readonly inflight = new Map<string, InFlight>();
   private pinned: ChunkPin | undefined;
+  private readonly localListeners = new Set<(chunk: number) => void>();
   /** Chunk digests in hex, the cache's keys: converting on every read would cost more than the rest of a cached read's bookkeeping (~100 bytes a chunk). */
   private readonly hexes: string[];
 
@@ -94,6 +95,29 @@ export class LazyLayer implements LayerData {
 
   isLocal(chunk: number): boolean {
     return this.local.has(chunk);
+  }
+
+  /** Which chunks are local now, one bit each (ChunkBitset.toBytes layout). */
+  localBits(): Buffer {
+    return this.local.toBytes();
+  }
+
+  /** Calls `listener` with each chunk that becomes local from now on (peers announce it). Returns the unsubscribe. */
+  onLocal(listener: (chunk: number) => void): () => void {
+    this.localListeners.add(listener);
+    return () => this.localListeners.delete(listener);
+  }
+
+  /**
+   * Chunk i from the cache only, never fetched: verified bytes (the cache hashes a file the
+   * first time a process reads it), or undefined if it is not there or not sound.
+   */
+  async readLocal(i: number): Promise<Buffer | undefined> {
+    const hex = this.hexOf(i);
+    const chunk = Buffer.allocUnsafe(this.chunks.length(i));
+    if (this.cache.has(hex) && (await this.cache.read(hex, 0, chunk, 0, chunk.length))) return chunk;
+    this.markMissing(i);
+    return undefined;
   }
 
   readInto(physical: number, target: Buffer, at: number, length: number): Promise<void> {
@@ -149,6 +173,7 @@ export class LazyLayer implements LayerData {
   close(): void {
     this.unpin();
     this.stopListening();
+    this.localListeners.clear();
   }
 
   /** Copies part of chunk i into target: from the cache (hot path: no await before the pread), else fetched. */
@@ -258,7 +283,9 @@ export class LazyLayer implements LayerData {
   }
 
   private markLocal(i: number): void {
-    if (this.local.set(i)) this.localBytes += this.chunks.length(i);
+    if (!this.local.set(i)) return;
+    this.localBytes += this.chunks.length(i);
+    for (const listener of this.localListeners) listener(i);
   }
 
   private markMissing(i: number): void {

@@ -29,6 +29,32 @@ async function caught(p: Promise<unknown>): Promise<Error & { code?: string }> {
   throw new Error('expected a rejection');
 }
 
+test('the chain hands a source back its corrupt response and names the bad chunks', async () => {
+  const layer = await makeLayer(4096, 6);
+  const t = layer.chunks;
+  const reports: { response: Buffer; blob: string; chunks: readonly { offset: number; length: number }[] }[] = [];
+  const returned: Buffer[] = [];
+  const liar = new MemorySource('peer-y', layer, { corrupt: [t.offset(1), t.offset(4) + 9] });
+  const reporting = {
+    name: 'peer-y',
+    fetch: async (blob: string, offset: number, length: number, signal: AbortSignal) => {
+      const b = await liar.fetch(blob, offset, length, signal);
+      returned.push(b);
+      return b;
+    },
+    reportCorrupt: (response: Buffer, blob: string, chunks: readonly { offset: number; length: number }[]) => void reports.push({ response, blob, chunks }),
+  };
+  const chain = new SourceChain({ sources: [reporting, new MemorySource('registry', layer)], log: quiet });
+  assert.equal(Buffer.concat(await chain.fetchRun(layer.digest, t, 0, 6)), expected(layer, 0, 6));
+  assert.is(reports.length, 1);
+  assert.ok(reports[0]!.response === returned[0], 'the very buffer the source returned');
+  assert.is(reports[0]!.blob, layer.digest);
+  assert.equal(reports[0]!.chunks, [
+    { offset: t.offset(1), length: 4096 },
+    { offset: t.offset(4), length: 4096 },
+  ]);
+});
+
 test('a run comes back as verified chunk buffers, one request', async () => {
   const layer = await makeLayer(4096, 10, { tail: 1536 });
   const registry = new MemorySource('registry', layer);

@@ -116,6 +116,7 @@ export class SourceChain {
       }
       if (bad.length === 0) return undefined;
       chunkVerifyFailures.inc({ source: source.name }, bad.length);
+      source.reportCorrupt?.(bytes, blob, bad.map((i) => ({ offset: table.offset(i), length: table.length(i) })));
       const list = bad.length > 4 ? `${bad.slice(0, 4).join(', ')} … (${bad.length})` : bad.join(', ');
       this.log.warn(`${source.name} sent corrupt data for ${blob} chunk ${list}: digest mismatch, trying the next source`);
       return `digest mismatch for chunk ${list}`;
