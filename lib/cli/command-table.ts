@@ -128,7 +128,7 @@ export const lazybdCli: CliSpec = {
       name: 'p2p-bootstrap',
       args: '',
       describe: 'Run the DHT of a closed P2P network (a bootstrap node and two persistent nodes) for serve --p2p-bootstrap',
-      options: [{ name: 'listen', kind: text, help: 'IPv4 HOST:PORT of the bootstrap node (port 0: any free one)', default: '127.0.0.1:49737' }],
+      options: [{ name: 'listen', kind: hostPort, help: 'IPv4 HOST:PORT of the bootstrap node (port 0: any free one)', default: hostPort.parse('127.0.0.1:49737') }],
       daemon: true,
       run: lazyCommand(p2p, 'p2pBootstrapCommand'),
     },
