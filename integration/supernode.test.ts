@@ -408,6 +408,32 @@ sn('registry traffic of nodes and supernodes goes through HTTP_PROXY, except for
   }
 });
 
+sn('the whole chain: a supernode that also runs the DHT; a cold node reads from a warm neighbour, nothing from supernode or registry', async () => {
+  if (!ctx) return;
+  const c = ctx;
+  const s = await supernode(c, 'with-dht', ['--dht-listen', '127.0.0.1:0']);
+  const bootstrap = (JSON.parse(/\{"listening".*\}/.exec(s.process.output())![0]) as { p2pBootstrap: string }).p2pBootstrap;
+  assert.match(bootstrap, /^127\.0\.0\.1:\d+$/);
+  const p2p = ['--p2p-bootstrap', bootstrap];
+  const warm = await node(c, [s.url], p2p);
+  try {
+    await copyMatches(c, warm.uri);
+    assert.ok((await warm.metric('lazybd_source_bytes_total', 'source', 'supernode')) >= 4 * RUN, 'the first node read through the supernode');
+    const cold = await node(c, [s.url], p2p);
+    try {
+      await waitFor(async () => (await cold.metric('lazybd_peers_connected')) > 0, 20_000, 'the nodes to find each other');
+      await copyMatches(c, cold.uri);
+      assert.ok((await cold.metric('lazybd_source_bytes_total', 'source', 'peer')) >= 4 * RUN, 'the second node read from its neighbour');
+      assert.is(await cold.metric('lazybd_source_bytes_total', 'source', 'supernode'), 0, 'nothing from the supernode');
+      assert.is(await cold.metric('lazybd_source_bytes_total', 'source', 'registry'), 0, 'nothing from the registry');
+    } finally {
+      await cold.daemon.stop();
+    }
+  } finally {
+    await warm.daemon.stop();
+  }
+});
+
 sn('preheat of an image the registry does not have fails with a coded error naming it', async () => {
   if (!ctx) return;
   const c = ctx;

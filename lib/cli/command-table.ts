@@ -148,6 +148,7 @@ export const lazybdCli: CliSpec = {
         { name: 'manifest-ttl', kind: secondsOrZero, help: 'Seconds a tag is served from the cache before the registry is asked again (0: always ask)', default: 30 },
         { name: 'tls-cert', kind: text, help: 'PEM certificate: serve https' },
         { name: 'tls-key', kind: text, help: 'PEM private key for --tls-cert' },
+        { name: 'dht-listen', kind: hostPort, help: "Also run the datacenter's P2P DHT bootstrap (as lazybd p2p-bootstrap) at this IPv4 HOST:PORT" },
       ],
       run: lazyCommand(supernodes, 'supernodeCommand'),
     },

@@ -13,6 +13,8 @@ import { runPreheat } from '../supernode/preheat-client.js';
 import { Supernode } from '../supernode/supernode.js';
 import { TokenCheck, readTokenFile } from '../supernode/token-file.js';
 import { stderrSourceLogger } from '../source/source-logger.js';
+import type { DhtBootstrap } from '../p2p/dht-bootstrap.js';
+import { dhtAddress } from './p2p-options.js';
 
 /** Defaults are in the command table. */
 export interface SupernodeCommandOptions extends RegistryOptions {
@@ -28,6 +30,7 @@ export interface SupernodeCommandOptions extends RegistryOptions {
   'manifest-ttl': number;
   'tls-cert'?: string;
   'tls-key'?: string;
+  'dht-listen'?: HostPort;
 }
 
 /** `lazybd supernode`: serves until SIGINT/SIGTERM; preheat jobs still running resume at the next start. */
@@ -46,18 +49,26 @@ export async function supernodeCommand(opts: SupernodeCommandOptions): Promise<v
     manifestTtlMs: opts['manifest-ttl'] * 1000,
   });
   let server: SupernodeServer;
+  let dht: DhtBootstrap | undefined;
   try {
     server = await SupernodeServer.start(node, { ...opts.listen, tls, tokens, log: stderrSourceLogger });
+    // The datacenter's DHT lives here too, so a datacenter needs nothing else (loaded only when asked for).
+    const at = opts['dht-listen'];
+    if (at) dht = await (await import('../p2p/dht-bootstrap.js')).startDhtBootstrap(dhtAddress('--dht-listen takes an IPv4 HOST:PORT', `${at.host}:${at.port}`).host, at.port);
   } catch (e) {
     await node.close();
     throw e;
   }
-  printResult(opts, { listening: server.url, upstreams, cacheDir: dir, pid: process.pid }, () => `supernode for ${upstreams.join(', ')} at ${server.url} (cache ${dir})`);
+  const bootstrap = dht?.bootstrap.map((b) => `${b.host}:${b.port}`).join(',');
+  printResult(opts, { listening: server.url, upstreams, cacheDir: dir, pid: process.pid, ...(bootstrap ? { p2pBootstrap: bootstrap } : {}) }, () =>
+    [`supernode for ${upstreams.join(', ')} at ${server.url} (cache ${dir})`, ...(bootstrap ? [`P2P DHT bootstrap at ${bootstrap} (serve --p2p-bootstrap ${bootstrap})`] : [])].join('\n'),
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
   await server.close();
+  await dht?.close();
   await node.close();
 }
 
