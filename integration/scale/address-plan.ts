@@ -14,6 +14,9 @@ export const PREFIX_LENGTH = 16;
 export const REGISTRY_ADDRESS = '198.18.0.2';
 export const MIRROR_ADDRESS = '198.18.0.3';
 export const CONTROL_ADDRESS = '198.18.0.4';
+/** The P2P modes' DHT (`lazybd p2p-bootstrap`: a bootstrap node plus two persistent nodes) listens here. */
+export const DHT_ADDRESS = '198.18.0.5';
+export const DHT_PORT = 49737;
 /** docker-registry and the supernode listen here on their host's address. */
 export const SERVICE_PORT = 5000;
 /** Each node's --metrics endpoint, on its own address. */

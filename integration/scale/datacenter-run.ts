@@ -3,7 +3,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { CONTROL_ADDRESS, MIRROR_ADDRESS, REGISTRY_ADDRESS, nodeAddress, supernodeAddress } from './address-plan.js';
+import { CONTROL_ADDRESS, DHT_ADDRESS, MIRROR_ADDRESS, REGISTRY_ADDRESS, nodeAddress, supernodeAddress } from './address-plan.js';
 import { Fleet } from './fleet.js';
 import { publishImage } from './image-publish.js';
 import { startMode, type ModeName } from './modes.js';
@@ -31,6 +31,8 @@ export interface DatacenterOptions {
   ioTimeoutS: number;
   /** Bound on one node's start and replay, and on each service start and CLI call. */
   stepTimeoutMs: number;
+  /** Node i starts i × this many ms after the first (a rollout rather than one instant; what lets neighbours help). Default 0. */
+  staggerMs?: number;
 }
 
 export type Log = (message: string) => void;
@@ -46,11 +48,15 @@ export async function runDatacenter(run: string, o: DatacenterOptions, log: Log,
   const link = { rateMbit: o.linkMbit, delayUs: o.rttUs / 2 };
   const wantsSupernodes = o.modes.some((m) => m.startsWith('supernode'));
   log(`building the datacenter: registry, control, ${o.modes.includes('mirror') ? 'mirror, ' : ''}${wantsSupernodes ? `${o.supernodes} supernode(s), ` : ''}${o.nodes} nodes`);
-  const [registryHost, control, mirrorHost] = await dc.addHosts([
+  const wantsP2p = o.modes.some((m) => m.endsWith('+p2p'));
+  const [registryHost, control, ...optional] = await dc.addHosts([
     { role: 'r', address: REGISTRY_ADDRESS, shape: { rateMbit: o.registryMbit, delayUs: o.rttUs / 2 } },
     { role: 'c', address: CONTROL_ADDRESS, shape: link },
     ...(o.modes.includes('mirror') ? [{ role: 'm', address: MIRROR_ADDRESS, shape: link }] : []),
+    ...(wantsP2p ? [{ role: 'd', address: DHT_ADDRESS, shape: link }] : []),
   ]);
+  const mirrorHost = o.modes.includes('mirror') ? optional.shift() : undefined;
+  const dhtHost = wantsP2p ? optional.shift() : undefined;
   const supernodeHosts = wantsSupernodes ? await dc.addHosts(Array.from({ length: o.supernodes }, (_, i) => ({ role: `s${i}`, address: supernodeAddress(i), shape: link }))) : [];
   const nodes = await dc.addHosts(Array.from({ length: o.nodes }, (_, i) => ({ role: `n${i}`, address: nodeAddress(i), shape: link })));
 
@@ -71,14 +77,14 @@ export async function runDatacenter(run: string, o: DatacenterOptions, log: Log,
     await mkdir(modeDir);
     // Counted from before the services start: a preheat's fetches are the registry's egress too.
     let before = await egress(dc, registryHost!, serviceHosts);
-    const services = await startMode(mode, { dc, control: control!, registry: registry.endpoint, imagePath: image.path, dir: modeDir, mirrorHost, supernodeHosts, timeoutMs: o.stepTimeoutMs });
+    const services = await startMode(mode, { dc, control: control!, registry: registry.endpoint, imagePath: image.path, dir: modeDir, mirrorHost, supernodeHosts, dhtHost, timeoutMs: o.stepTimeoutMs });
     let fleet: Fleet | undefined;
     let serviceFailuresBefore = 0;
     try {
       for (let wave = 1; wave <= o.waves; wave++) {
         const nodesDir = join(modeDir, `nodes-${wave}`);
         if (wave > 1) before = await egress(dc, registryHost!, serviceHosts);
-        fleet = await Fleet.run(dc, nodes, nodesDir, { ref: services.nodeRef, args: [...services.nodeArgs, '--io-timeout', String(o.ioTimeoutS)], source, timeoutMs: o.stepTimeoutMs });
+        fleet = await Fleet.run(dc, nodes, nodesDir, { ref: services.nodeRef, args: [...services.nodeArgs, '--io-timeout', String(o.ioTimeoutS)], p2p: services.p2p, staggerMs: o.staggerMs ?? 0, source, timeoutMs: o.stepTimeoutMs });
         const after = await egress(dc, registryHost!, serviceHosts);
         await fleet.scrape(control!);
         const figures = await services.figures();

@@ -28,6 +28,7 @@ const USAGE = `usage: node dist/integration/scale/datacenter.js [options]
   --link-mbit R          every other link's rate (default 1000)
   --rtt-us U             round-trip time between any two hosts (default 500)
   --waves W              fleet starts per mode on the same services; wave 2 meets a warm cache (default 1)
+  --stagger-ms S         node i starts i×S ms after the first, a rollout rather than one instant (default 0)
   --io-timeout S         the nodes' lazybd --io-timeout: an unserved read fails after S s (default 30, lazybd's)
   --seed S               image layout and reads (default 1)
   --step-timeout S       bound on each node's start+replay and each service start (default 300)
@@ -58,6 +59,7 @@ function options(): { o: DatacenterOptions; json: boolean; cleanup: boolean; tim
       seed: { type: 'string', default: '1' },
       'io-timeout': { type: 'string', default: '30' },
       waves: { type: 'string', default: '1' },
+      'stagger-ms': { type: 'string', default: '0' },
       'step-timeout': { type: 'string', default: '300' },
       timeout: { type: 'string', default: '3600' },
       json: { type: 'boolean', default: false },
@@ -92,6 +94,7 @@ function options(): { o: DatacenterOptions; json: boolean; cleanup: boolean; tim
       rttUs: num('rtt-us', 0, 1_000_000),
       ioTimeoutS: num('io-timeout', 1, 86_400),
       stepTimeoutMs: num('step-timeout', 5, 86_400) * 1000,
+      staggerMs: num('stagger-ms', 0, 600_000),
     },
     json: values.json!,
     cleanup: values.cleanup!,

@@ -32,8 +32,12 @@ export interface NodeOutcome extends ReplayOutcome {
 export interface FleetOptions {
   /** The registry ref the nodes serve (the registry's or the mirror's). */
   ref: string;
-  /** More `serve` arguments (supernode URLs and token). */
+  /** More `serve` arguments (supernode URLs and token, P2P bootstrap). */
   args: string[];
+  /** Each node binds its P2P node to its own address. */
+  p2p: boolean;
+  /** Node i starts i × this many ms after the first; time-to-ready counts from its own start. */
+  staggerMs: number;
   source: SourceImage;
   /** Bound on one node's start plus replay. */
   timeoutMs: number;
@@ -57,7 +61,10 @@ export class Fleet {
     const members = nodes.map((host) => ({ host, dir: join(dir, host.role) }) as Member);
     await Promise.all(members.map((m) => mkdir(m.dir, { recursive: true })));
     const fleet = new Fleet(dc, members);
-    await Promise.all(members.map((m) => fleet.start(m, o)));
+    await Promise.all(members.map(async (m, i) => {
+      if (o.staggerMs > 0) await new Promise((r) => setTimeout(r, i * o.staggerMs));
+      await fleet.start(m, o);
+    }));
     return fleet;
   }
 
@@ -65,7 +72,7 @@ export class Fleet {
     const socket = join(m.dir, 'nbd.sock');
     const t0 = performance.now();
     const args = ['serve', o.ref, '--plain-http', '--json', '--prefetch-rate', '0', '--socket', socket, '--export', EXPORT,
-      '--cache-dir', join(m.dir, 'cache'), '--metrics', `${m.host.address}:${NODE_METRICS_PORT}`, ...o.args];
+      '--cache-dir', join(m.dir, 'cache'), '--metrics', `${m.host.address}:${NODE_METRICS_PORT}`, ...(o.p2p ? ['--p2p-host', m.host.address] : []), ...o.args];
     m.process = spawnLazybd(this.dc, m.host, args, { LAZYBD_STORE: join(m.dir, 'store'), XDG_RUNTIME_DIR: m.dir });
     const base = { role: m.host.role, servingMs: NaN, readyMs: NaN, rssBytes: 0, metricsScraped: false, verifyFailures: 0, sourceBytes: {} };
     const deadline = setTimeout(() => void m.process?.stop(1000), o.timeoutMs);

@@ -7,8 +7,9 @@ import { metricSum } from '../support/prometheus-text.js';
 import { VERIFY_FAILURES } from './fleet.js';
 import { nodeSupernodeArgs, preheat, scrapeSupernode, startSupernode, writeCredentials, type RunningSupernode } from './supernode.js';
 import type { Datacenter, Host } from './topology.js';
+import { startDhtHost } from './dht-host.js';
 
-export const MODES = ['registry', 'mirror', 'supernode', 'supernode+preheat'] as const;
+export const MODES = ['registry', 'mirror', 'supernode', 'supernode+preheat', 'registry+p2p', 'supernode+p2p'] as const;
 export type ModeName = (typeof MODES)[number];
 
 export interface ModeContext {
@@ -23,6 +24,8 @@ export interface ModeContext {
   /** Hosts set aside for the mode's services (the mirror host, the supernode hosts). */
   mirrorHost?: Host;
   supernodeHosts: Host[];
+  /** Where the P2P modes run their DHT. */
+  dhtHost?: Host;
   timeoutMs: number;
 }
 
@@ -30,6 +33,8 @@ export interface ModeServices {
   /** The ref the nodes serve: the registry's, or the mirror's as if it were the registry. */
   nodeRef: string;
   nodeArgs: string[];
+  /** Nodes exchange chunks over hyperswarm (each binds its P2P node to its own address). */
+  p2p: boolean;
   /** Hosts whose egress is reported as the mirror's or supernodes'. */
   cacheHosts: Host[];
   /** Time spent before the nodes start (preheat), ms. */
@@ -48,16 +53,38 @@ export interface ServiceFigures {
 }
 
 export async function startMode(mode: ModeName, ctx: ModeContext): Promise<ModeServices> {
+  if (!mode.endsWith('+p2p')) return startServices(mode as Exclude<ModeName, `${string}+p2p`>, ctx);
+  if (!ctx.dhtHost) throw new Error(`${mode} mode needs the DHT host`);
+  const dht = await startDhtHost(ctx.dc, ctx.dhtHost, ctx.timeoutMs);
+  try {
+    const services = await startServices(mode === 'registry+p2p' ? 'registry' : 'supernode', ctx);
+    return {
+      ...services,
+      nodeArgs: [...services.nodeArgs, '--p2p-bootstrap', dht.bootstrap],
+      p2p: true,
+      stop: async () => {
+        await services.stop();
+        await dht.process.stop();
+      },
+    };
+  } catch (e) {
+    await dht.process.stop();
+    throw e;
+  }
+}
+
+async function startServices(mode: Exclude<ModeName, `${string}+p2p`>, ctx: ModeContext): Promise<ModeServices> {
   const registryRef = `${ctx.registry}/${ctx.imagePath}`;
   switch (mode) {
     case 'registry':
-      return { nodeRef: registryRef, nodeArgs: [], cacheHosts: [], preparationMs: 0, figures: async () => ({ verifyFailures: 0, unscraped: 0 }), stop: async () => undefined };
+      return { nodeRef: registryRef, nodeArgs: [], p2p: false, cacheHosts: [], preparationMs: 0, figures: async () => ({ verifyFailures: 0, unscraped: 0 }), stop: async () => undefined };
     case 'mirror': {
       if (!ctx.mirrorHost) throw new Error('mirror mode needs the mirror host');
       const mirror = await startRegistryHost(ctx.dc, ctx.mirrorHost, ctx.control, join(ctx.dir, 'mirror'), { upstream: ctx.registry, timeoutMs: ctx.timeoutMs });
       return {
         nodeRef: `${mirror.endpoint}/${ctx.imagePath}`,
         nodeArgs: [],
+        p2p: false,
         cacheHosts: [ctx.mirrorHost],
         preparationMs: 0,
         // docker-registry verifies nothing; what it stored is what it fetched.
@@ -82,6 +109,7 @@ export async function startMode(mode: ModeName, ctx: ModeContext): Promise<ModeS
         return {
           nodeRef: registryRef,
           nodeArgs: nodeSupernodeArgs(running, credentials),
+          p2p: false,
           cacheHosts: ctx.supernodeHosts,
           preparationMs,
           figures: async () => {

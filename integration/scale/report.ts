@@ -79,7 +79,7 @@ const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 const sec = (ms: number) => (Number.isNaN(ms) ? '-' : (ms / 1000).toFixed(2));
 
 export function formatTable(r: DatacenterReport): string {
-  const head = ['mode',  'nodes ready', 'registry egress MiB', '× working set', 'mirror/supernode egress MiB', 'ready p50 s', 'p99 s', 'max s', 'verify failures', 'read errors', 'preheat s'];
+  const head = ['mode',  'nodes ready', 'registry egress MiB', '× working set', 'mirror/supernode egress MiB', 'ready p50 s', 'p99 s', 'max s', 'verify failures', 'read errors', 'preheat s', 'peer MiB/node'];
   const waves = r.modes.some((m) => m.wave > 1);
   const rows = r.modes.map((m) => [
     waves ? `${m.mode} #${m.wave}` : m.mode,
@@ -93,6 +93,7 @@ export function formatTable(r: DatacenterReport): string {
     `${m.verifyFailures.nodes + m.verifyFailures.services}${m.verifyFailures.unscraped ? ` (${m.verifyFailures.unscraped} unknown)` : ''}`,
     String(m.readErrors + m.mismatches),
     m.preparationMs ? sec(m.preparationMs) : '-',
+    m.nodeSourceBytes.peer ? mib(m.nodeSourceBytes.peer / m.nodes) : '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
