@@ -64,7 +64,10 @@ export class PeerSwarm extends EventEmitter implements PeerHost {
   static start(options: PeerSwarmOptions): PeerSwarm {
     if (options.bootstrap.length === 0) throw new Error('a P2P swarm needs bootstrap nodes');
     // A random port, never one of hyperdht's defaults that a bootstrap node on this host may want.
-    const dht = new HyperDHT({ bootstrap: options.bootstrap, host: options.host ?? '127.0.0.1', port: ANY_PORT });
+    // Not firewalled: lazybd's DHT is a closed datacenter network whose hosts reach each other
+    // directly. Left to assume a firewall, two nodes in separate network namespaces holepunch
+    // and end half-open (one side connected, the other not; measured on hyperdht 6.32).
+    const dht = new HyperDHT({ bootstrap: options.bootstrap, host: options.host ?? '127.0.0.1', port: ANY_PORT, firewalled: false });
     // The firewall closes over `self`: it runs for connections from the first join on.
     let self: PeerSwarm | undefined;
     const swarm = new Hyperswarm({ dht, firewall: (key) => self?.isBanned(key.toString('hex')) ?? false });
