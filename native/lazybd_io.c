@@ -1,0 +1,246 @@
+/*
+ * lazybd_io: the three Linux file calls Node does not expose (lib/store/native-io.ts loads it).
+ *
+ *   nextData(fd, offset)            -> Promise<[start, end] | null>  lseek SEEK_DATA, then SEEK_HOLE
+ *   punchHole(fd, offset, length)   -> Promise<void>                 fallocate(PUNCH_HOLE | KEEP_SIZE)
+ *   readNoWait(fd, buf, at, length, position) -> number              preadv2(RWF_NOWAIT): bytes read,
+ *                                                                    or -1 when it would block (or cannot be nowait)
+ *
+ * lseek and fallocate may wait on the disk, so they run on libuv's thread pool (napi async work).
+ * readNoWait runs on the calling thread by design: RWF_NOWAIT makes the kernel answer from the page
+ * cache or refuse with EAGAIN, never wait, so a hit costs one syscall and no thread hand-off.
+ * Errors reject or throw like Node's fs errors: message "CODE: strerror, syscall", .code, .errno, .syscall.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <node_api.h>
+#include <uv.h>
+
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+
+#define CHECK(env, call)                                          \
+  do {                                                            \
+    if ((call) != napi_ok) {                                      \
+      napi_throw_error((env), "E_NATIVE_IO", "N-API call failed"); \
+      return NULL;                                                \
+    }                                                             \
+  } while (0)
+
+static napi_value errno_error(napi_env env, int err, const char *syscall) {
+  char message[256];
+  const char *name = uv_err_name(uv_translate_sys_error(err));
+  snprintf(message, sizeof message, "%s: %s, %s", name, strerror(err), syscall);
+  napi_value code, msg, error, errno_value, syscall_value;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, -err, &errno_value);
+  napi_set_named_property(env, error, "errno", errno_value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
+  napi_set_named_property(env, error, "syscall", syscall_value);
+  return error;
+}
+
+/* A non-negative integer argument that fits a file offset exactly (JS numbers are exact below 2^53). */
+static int get_offset(napi_env env, napi_value value, const char *what, int64_t *out) {
+  double d;
+  if (napi_get_value_double(env, value, &d) != napi_ok || !(d >= 0) || d > 9007199254740991.0 || d != (double)(int64_t)d) {
+    char message[96];
+    snprintf(message, sizeof message, "%s must be a non-negative safe integer", what);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
+    return 0;
+  }
+  *out = (int64_t)d;
+  return 1;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "missing arguments");
+    return 0;
+  }
+  return 1;
+}
+
+/* ---- async work shared by nextData and punchHole ---- */
+
+typedef enum { OP_NEXT_DATA, OP_PUNCH_HOLE } op_kind;
+
+typedef struct {
+  op_kind kind;
+  int fd;
+  int64_t offset, length;
+  /* results */
+  int err;
+  const char *syscall;
+  int64_t start, end;
+  int found;
+  napi_deferred deferred;
+  napi_async_work work;
+} op_t;
+
+static void op_execute(napi_env env, void *data) {
+  (void)env;
+  op_t *op = data;
+  if (op->kind == OP_PUNCH_HOLE) {
+    if (fallocate(op->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, op->offset, op->length) != 0) {
+      op->err = errno;
+      op->syscall = "fallocate";
+    }
+    return;
+  }
+  off_t start = lseek(op->fd, op->offset, SEEK_DATA);
+  if (start < 0) {
+    /* ENXIO: no data at or after offset (or offset is at or past the end). */
+    if (errno != ENXIO) {
+      op->err = errno;
+      op->syscall = "lseek";
+    }
+    return;
+  }
+  off_t end = lseek(op->fd, start, SEEK_HOLE);
+  if (end < 0) {
+    op->err = errno;
+    op->syscall = "lseek";
+    return;
+  }
+  op->found = 1;
+  op->start = start;
+  op->end = end;
+}
+
+static void op_complete(napi_env env, napi_status status, void *data) {
+  op_t *op = data;
+  napi_value result;
+  if (status != napi_ok) {
+    napi_value msg;
+    napi_create_string_utf8(env, "native file operation cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &result);
+    napi_reject_deferred(env, op->deferred, result);
+  } else if (op->err) {
+    napi_reject_deferred(env, op->deferred, errno_error(env, op->err, op->syscall));
+  } else {
+    if (op->kind == OP_NEXT_DATA && op->found) {
+      napi_value s, e;
+      napi_create_array_with_length(env, 2, &result);
+      napi_create_int64(env, op->start, &s);
+      napi_create_int64(env, op->end, &e);
+      napi_set_element(env, result, 0, s);
+      napi_set_element(env, result, 1, e);
+    } else if (op->kind == OP_NEXT_DATA) {
+      napi_get_null(env, &result);
+    } else {
+      napi_get_undefined(env, &result);
+    }
+    napi_resolve_deferred(env, op->deferred, result);
+  }
+  napi_delete_async_work(env, op->work);
+  free(op);
+}
+
+static napi_value queue_op(napi_env env, op_t *op) {
+  napi_value promise, name;
+  if (napi_create_promise(env, &op->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "lazybd_io", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, op_execute, op_complete, op, &op->work) != napi_ok ||
+      napi_queue_async_work(env, op->work) != napi_ok) {
+    free(op);
+    napi_throw_error(env, "E_NATIVE_IO", "could not queue native file operation");
+    return NULL;
+  }
+  return promise;
+}
+
+static napi_value next_data(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  int64_t offset;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  if (!get_offset(env, argv[1], "offset", &offset)) return NULL;
+  op_t *op = calloc(1, sizeof *op);
+  if (!op) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  op->kind = OP_NEXT_DATA;
+  op->fd = fd;
+  op->offset = offset;
+  return queue_op(env, op);
+}
+
+static napi_value punch_hole(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd;
+  int64_t offset, length;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  if (!get_offset(env, argv[1], "offset", &offset) || !get_offset(env, argv[2], "length", &length)) return NULL;
+  op_t *op = calloc(1, sizeof *op);
+  if (!op) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  op->kind = OP_PUNCH_HOLE;
+  op->fd = fd;
+  op->offset = offset;
+  op->length = length;
+  return queue_op(env, op);
+}
+
+static napi_value read_no_wait(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  int32_t fd;
+  int64_t at, length, position;
+  napi_typedarray_type type;
+  size_t count, byte_offset;
+  void *data;
+  napi_value arraybuffer, result;
+  if (!get_args(env, info, 5, argv)) return NULL;
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  if (napi_get_typedarray_info(env, argv[1], &type, &count, &data, &arraybuffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "buffer must be a Uint8Array");
+    return NULL;
+  }
+  if (!get_offset(env, argv[2], "at", &at) || !get_offset(env, argv[3], "length", &length) || !get_offset(env, argv[4], "position", &position)) return NULL;
+  if ((uint64_t)at + (uint64_t)length > count) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "at + length is past the end of the buffer");
+    return NULL;
+  }
+  struct iovec iov = {.iov_base = (char *)data + at, .iov_len = (size_t)length};
+  ssize_t n;
+  do n = preadv2(fd, &iov, 1, position, RWF_NOWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    /* EAGAIN: not all in the page cache; EOPNOTSUPP: a file system without nowait reads. Either way: the pool. */
+    if (errno == EAGAIN || errno == EOPNOTSUPP) {
+      CHECK(env, napi_create_int32(env, -1, &result));
+      return result;
+    }
+    napi_throw(env, errno_error(env, errno, "preadv2"));
+    return NULL;
+  }
+  CHECK(env, napi_create_int64(env, n, &result));
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"nextData", NULL, next_data, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readNoWait", NULL, read_no_wait, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
