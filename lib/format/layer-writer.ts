@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, webcrypto, type Hash } from 'node:crypto';
 import { ChunkTable } from './chunk-table.js';
 import { LayerWriteError } from './errors.js';
 import { ExtentKind } from './extent.js';
@@ -8,6 +8,9 @@ import { encodeHeader } from './header.js';
 import { HEADER_SIZE, SECTOR_SIZE, TRAILER_SIZE, isValidChunkSize } from './layer-spec.js';
 import type { ByteSink } from './random-access.js';
 import { encodeTrailer } from './trailer.js';
+
+/** Bytes of chunks being digested on the thread pool (each a copy) before addData makes its caller wait. */
+const MAX_PENDING_DIGEST_BYTES = 16 << 20;
 
 export interface LayerWriterOptions {
   virtualSize: number;
@@ -42,11 +45,17 @@ export class LayerWriter {
   private chunkCount = 0;
   private chunkHash: Hash = createHash('sha256');
   private chunkFill = 0;
+  /**
+   * Digests of whole chunks being computed on the thread pool (WebCrypto copies the bytes at the
+   * call), oldest first: the chunk hashes and the sink's whole-blob hash run on two cores at once.
+   */
+  private pendingDigests: Promise<void>[] = [];
+  private digestFailure: { error: unknown } | null = null;
   private dataLength = 0;
   private virtualEnd = 0;
   private dataBytes = 0;
   private zeroBytes = 0;
-  private started = false;
+  private headerWritten: Promise<void> | null = null;
   private finished = false;
 
   constructor(
@@ -60,23 +69,32 @@ export class LayerWriter {
   /**
    * Appends data for [virtualOffset, virtualOffset + data.length). Offsets are sector
    * aligned; so is the length, except for a last extent ending exactly at the virtual size,
-   * which is padded with zeroes to a whole sector.
+   * which is padded with zeroes to a whole sector. Everything but the sink's write happens
+   * before this returns, so a caller may issue the next addData without waiting (the sink
+   * then has several writes in flight; it places them in call order).
    */
-  async addData(virtualOffset: number, data: Buffer): Promise<void> {
-    if (data.length === 0) return;
+  addData(virtualOffset: number, data: Buffer): Promise<void> {
+    if (data.length === 0) return Promise.resolve();
     const end = virtualOffset + data.length;
-    this.checkRange(virtualOffset, end);
-    if (data.length % SECTOR_SIZE !== 0) {
-      if (end !== this.options.virtualSize) throw new LayerWriteError(`data at ${virtualOffset} has a partial sector and does not end the device`);
-      data = Buffer.concat([data, Buffer.alloc(SECTOR_SIZE - (data.length % SECTOR_SIZE))]);
+    try {
+      this.checkRange(virtualOffset, end);
+      if (data.length % SECTOR_SIZE !== 0 && end !== this.options.virtualSize) throw new LayerWriteError(`data at ${virtualOffset} has a partial sector and does not end the device`);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    await this.start();
+    if (data.length % SECTOR_SIZE !== 0) data = Buffer.concat([data, Buffer.alloc(SECTOR_SIZE - (data.length % SECTOR_SIZE))]);
+    this.start();
     this.extents.push(virtualOffset, data.length, HEADER_SIZE + this.dataLength, ExtentKind.Data);
     this.hashIntoChunks(data);
-    await this.sink.write(data);
+    const written = this.sink.write(data);
     this.dataLength += data.length;
     this.dataBytes += end - virtualOffset;
     this.virtualEnd = virtualOffset + data.length;
+    // Backpressure: past the limit, the caller also waits for the older half of the digests.
+    const limit = Math.max(2, MAX_PENDING_DIGEST_BYTES / this.options.chunkSize);
+    if (this.pendingDigests.length <= limit) return written;
+    const older = this.pendingDigests.splice(0, this.pendingDigests.length - limit / 2);
+    return Promise.all([written, ...older]).then(() => this.throwDigestFailure());
   }
 
   /** Records [virtualOffset, +length) as zero: it reads as zeroes and masks lower layers. */
@@ -91,9 +109,12 @@ export class LayerWriter {
   }
 
   async finish(): Promise<LayerSummary> {
-    await this.start();
+    this.start();
     this.finished = true;
+    await this.headerWritten;
     if (this.chunkFill > 0) this.pushDigest();
+    await Promise.all(this.pendingDigests.splice(0));
+    this.throwDigestFailure();
     const dataOffset = HEADER_SIZE;
     const index = encodeExtentIndex(this.extents.finish());
     const table = ChunkTable.encode(this.digests.subarray(0, this.chunkCount * 32), this.options.chunkSize, this.dataLength);
@@ -125,10 +146,12 @@ export class LayerWriter {
     };
   }
 
-  private async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
-    await this.sink.write(encodeHeader(this.options));
+  /** Issues the header write before the first data (synchronously, so it is the sink's first write). */
+  private start(): void {
+    if (this.headerWritten) return;
+    this.headerWritten = this.sink.write(encodeHeader(this.options));
+    // finish() awaits it; until then a failure must not count as unhandled (addData's own promise does not carry it).
+    this.headerWritten.catch(() => undefined);
   }
 
   private checkRange(start: number, end: number): void {
@@ -142,6 +165,11 @@ export class LayerWriter {
     const size = this.options.chunkSize;
     let at = 0;
     while (at < data.length) {
+      if (this.chunkFill === 0 && data.length - at >= size) {
+        this.digestOffThread(data.subarray(at, at + size));
+        at += size;
+        continue;
+      }
       const take = Math.min(size - this.chunkFill, data.length - at);
       this.chunkHash.update(data.subarray(at, at + take));
       this.chunkFill += take;
@@ -152,14 +180,33 @@ export class LayerWriter {
     }
   }
 
-  private pushDigest(): void {
+  /** A chunk that begins and ends in one piece of data: its digest lands in the table when the pool is done. */
+  private digestOffThread(chunk: Buffer): void {
+    const index = this.reserveDigest();
+    this.pendingDigests.push(
+      webcrypto.subtle.digest('SHA-256', chunk).then(
+        (digest) => void this.digests.set(new Uint8Array(digest), index * 32),
+        (error: unknown) => void (this.digestFailure ??= { error }),
+      ),
+    );
+  }
+
+  private throwDigestFailure(): void {
+    if (this.digestFailure) throw this.digestFailure.error;
+  }
+
+  /** The next chunk's index, with room for its digest (a digest still pending lands in the grown table). */
+  private reserveDigest(): number {
     if ((this.chunkCount + 1) * 32 > this.digests.length) {
       const grown = Buffer.alloc(this.digests.length * 2);
       this.digests.copy(grown);
       this.digests = grown;
     }
-    this.chunkHash.digest().copy(this.digests, this.chunkCount * 32);
-    this.chunkCount++;
+    return this.chunkCount++;
+  }
+
+  private pushDigest(): void {
+    this.chunkHash.digest().copy(this.digests, this.reserveDigest() * 32);
     this.chunkHash = createHash('sha256');
     this.chunkFill = 0;
   }

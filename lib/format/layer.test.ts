@@ -207,6 +207,31 @@ test('digest mismatch: a flipped data byte fails its chunk, a flipped index byte
   assert.is(await codeOf(LayerReader.open(new BufferRandomAccess(indexFlip))), 'E_LAYER_META_DIGEST');
 });
 
+test('chunk digests: whole chunks (hashed on the thread pool) and chunks split across addData calls give one blob; with calls in flight too', async () => {
+  const data = randomBytes(40 * 4096 + 512);
+  const expected = new CollectSink();
+  const one = new LayerWriter(expected, { virtualSize: 1 << 21, chunkSize: 16384 });
+  await one.addData(8192, data);
+  await one.finish();
+  for (let round = 0; round < 20; round++) {
+    const sink = new CollectSink();
+    const w = new LayerWriter(sink, { virtualSize: 1 << 21, chunkSize: 16384 });
+    const writes: Promise<void>[] = [];
+    for (let at = 0; at < data.length; ) {
+      const take = Math.min(data.length - at, 512 * (1 + Math.floor(Math.random() * 80)));
+      const write = w.addData(8192 + at, data.subarray(at, at + take));
+      if (round % 2) writes.push(write);
+      else await write;
+      at += take;
+    }
+    await Promise.all(writes);
+    await w.finish();
+    assert.ok(sink.bytes().equals(expected.bytes()), `round ${round}`);
+  }
+  const r = await LayerReader.open(new BufferRandomAccess(expected.bytes()));
+  for (let i = 0; i < r.chunks.count; i++) await r.readChunk(i);
+});
+
 test('extents longer than one index entry are split and read back whole', async () => {
   const huge = 3 * 2 ** 41; // 6 TiB of zero: three entries of at most 2^32-1 sectors
   const sink = new CollectSink();
