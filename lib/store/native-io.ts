@@ -17,6 +17,8 @@ interface Addon {
 
 export interface FileIoBackend {
   kind: 'native' | 'pure';
+  /** punchHole can free blocks (it always answers false otherwise). */
+  canPunchHoles: boolean;
   /** Why this backend: what the native one adds, or why it is not in use. */
   detail: string;
 }
@@ -25,14 +27,14 @@ export interface FileIoBackend {
 const ADDON_PATH = '../../../native/build/Release/lazybd_io.node';
 
 function load(): { addon: Addon | null; backend: FileIoBackend } {
-  if (process.env.LAZYBD_NATIVE === '0') return { addon: null, backend: { kind: 'pure', detail: 'LAZYBD_NATIVE=0' } };
+  if (process.env.LAZYBD_NATIVE === '0') return { addon: null, backend: { kind: 'pure', canPunchHoles: false, detail: 'LAZYBD_NATIVE=0' } };
   try {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
-    return { addon, backend: { kind: 'native', detail: 'lseek SEEK_DATA/SEEK_HOLE, fallocate PUNCH_HOLE, preadv2 RWF_NOWAIT' } };
+    return { addon, backend: { kind: 'native', canPunchHoles: true, detail: 'lseek SEEK_DATA/SEEK_HOLE, fallocate PUNCH_HOLE, preadv2 RWF_NOWAIT' } };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'MODULE_NOT_FOUND' ? 'native addon not built' : `native addon failed to load: ${err.message.split('\n')[0]}`;
-    return { addon: null, backend: { kind: 'pure', detail: why } };
+    return { addon: null, backend: { kind: 'pure', canPunchHoles: false, detail: why } };
   }
 }
 
