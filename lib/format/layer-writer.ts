@@ -1,4 +1,4 @@
-import { createHash, webcrypto, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { ChunkTable } from './chunk-table.js';
 import { LayerWriteError } from './errors.js';
 import { ExtentKind } from './extent.js';
@@ -8,9 +8,6 @@ import { encodeHeader } from './header.js';
 import { HEADER_SIZE, SECTOR_SIZE, TRAILER_SIZE, isValidChunkSize } from './layer-spec.js';
 import type { ByteSink } from './random-access.js';
 import { encodeTrailer } from './trailer.js';
-
-/** Bytes of chunks being digested on the thread pool (each a copy) before addData makes its caller wait. */
-const MAX_PENDING_DIGEST_BYTES = 16 << 20;
 
 export interface LayerWriterOptions {
   virtualSize: number;
@@ -45,12 +42,6 @@ export class LayerWriter {
   private chunkCount = 0;
   private chunkHash: Hash = createHash('sha256');
   private chunkFill = 0;
-  /**
-   * Digests of whole chunks being computed on the thread pool (WebCrypto copies the bytes at the
-   * call), oldest first: the chunk hashes and the sink's whole-blob hash run on two cores at once.
-   */
-  private pendingDigests: Promise<void>[] = [];
-  private digestFailure: { error: unknown } | null = null;
   private dataLength = 0;
   private virtualEnd = 0;
   private dataBytes = 0;
@@ -90,11 +81,7 @@ export class LayerWriter {
     this.dataLength += data.length;
     this.dataBytes += end - virtualOffset;
     this.virtualEnd = virtualOffset + data.length;
-    // Backpressure: past the limit, the caller also waits for the older half of the digests.
-    const limit = Math.max(2, MAX_PENDING_DIGEST_BYTES / this.options.chunkSize);
-    if (this.pendingDigests.length <= limit) return written;
-    const older = this.pendingDigests.splice(0, this.pendingDigests.length - limit / 2);
-    return Promise.all([written, ...older]).then(() => this.throwDigestFailure());
+    return written;
   }
 
   /** Records [virtualOffset, +length) as zero: it reads as zeroes and masks lower layers. */
@@ -113,8 +100,6 @@ export class LayerWriter {
     this.finished = true;
     await this.headerWritten;
     if (this.chunkFill > 0) this.pushDigest();
-    await Promise.all(this.pendingDigests.splice(0));
-    this.throwDigestFailure();
     const dataOffset = HEADER_SIZE;
     const index = encodeExtentIndex(this.extents.finish());
     const table = ChunkTable.encode(this.digests.subarray(0, this.chunkCount * 32), this.options.chunkSize, this.dataLength);
@@ -165,11 +150,6 @@ export class LayerWriter {
     const size = this.options.chunkSize;
     let at = 0;
     while (at < data.length) {
-      if (this.chunkFill === 0 && data.length - at >= size) {
-        this.digestOffThread(data.subarray(at, at + size));
-        at += size;
-        continue;
-      }
       const take = Math.min(size - this.chunkFill, data.length - at);
       this.chunkHash.update(data.subarray(at, at + take));
       this.chunkFill += take;
@@ -180,22 +160,7 @@ export class LayerWriter {
     }
   }
 
-  /** A chunk that begins and ends in one piece of data: its digest lands in the table when the pool is done. */
-  private digestOffThread(chunk: Buffer): void {
-    const index = this.reserveDigest();
-    this.pendingDigests.push(
-      webcrypto.subtle.digest('SHA-256', chunk).then(
-        (digest) => void this.digests.set(new Uint8Array(digest), index * 32),
-        (error: unknown) => void (this.digestFailure ??= { error }),
-      ),
-    );
-  }
-
-  private throwDigestFailure(): void {
-    if (this.digestFailure) throw this.digestFailure.error;
-  }
-
-  /** The next chunk's index, with room for its digest (a digest still pending lands in the grown table). */
+  /** The next chunk's index, with room for its digest. */
   private reserveDigest(): number {
     if ((this.chunkCount + 1) * 32 > this.digests.length) {
       const grown = Buffer.alloc(this.digests.length * 2);

@@ -207,7 +207,7 @@ test('digest mismatch: a flipped data byte fails its chunk, a flipped index byte
   assert.is(await codeOf(LayerReader.open(new BufferRandomAccess(indexFlip))), 'E_LAYER_META_DIGEST');
 });
 
-test('chunk digests: whole chunks (hashed on the thread pool) and chunks split across addData calls give one blob; with calls in flight too', async () => {
+test('chunk digests: data in one addData call or split across many, awaited or in flight, gives one blob', async () => {
   const data = randomBytes(40 * 4096 + 512);
   const expected = new CollectSink();
   const one = new LayerWriter(expected, { virtualSize: 1 << 21, chunkSize: 16384 });
