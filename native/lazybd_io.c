@@ -149,8 +149,18 @@ static void op_complete(napi_env env, napi_status status, void *data) {
   free(op);
 }
 
-static napi_value queue_op(napi_env env, op_t *op) {
+/* Queues an operation on the thread pool; its promise settles in op_complete. */
+static napi_value start_op(napi_env env, op_kind kind, int32_t fd, int64_t offset, int64_t length) {
   napi_value promise, name;
+  op_t *op = calloc(1, sizeof *op);
+  if (!op) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  op->kind = kind;
+  op->fd = fd;
+  op->offset = offset;
+  op->length = length;
   if (napi_create_promise(env, &op->deferred, &promise) != napi_ok ||
       napi_create_string_utf8(env, "lazybd_io", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, op_execute, op_complete, op, &op->work) != napi_ok ||
@@ -169,15 +179,7 @@ static napi_value next_data(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 2, argv)) return NULL;
   CHECK(env, napi_get_value_int32(env, argv[0], &fd));
   if (!get_offset(env, argv[1], "offset", &offset)) return NULL;
-  op_t *op = calloc(1, sizeof *op);
-  if (!op) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
-  op->kind = OP_NEXT_DATA;
-  op->fd = fd;
-  op->offset = offset;
-  return queue_op(env, op);
+  return start_op(env, OP_NEXT_DATA, fd, offset, 0);
 }
 
 static napi_value punch_hole(napi_env env, napi_callback_info info) {
@@ -187,16 +189,7 @@ static napi_value punch_hole(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 3, argv)) return NULL;
   CHECK(env, napi_get_value_int32(env, argv[0], &fd));
   if (!get_offset(env, argv[1], "offset", &offset) || !get_offset(env, argv[2], "length", &length)) return NULL;
-  op_t *op = calloc(1, sizeof *op);
-  if (!op) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
-  op->kind = OP_PUNCH_HOLE;
-  op->fd = fd;
-  op->offset = offset;
-  op->length = length;
-  return queue_op(env, op);
+  return start_op(env, OP_PUNCH_HOLE, fd, offset, length);
 }
 
 static napi_value read_no_wait(napi_env env, napi_callback_info info) {
