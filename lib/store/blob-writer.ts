@@ -6,6 +6,11 @@ import type { ByteSink } from '../format/random-access.js';
 import { fsyncDir } from './fsync-dir.js';
 
 const BUFFER_SIZE = 1 << 20;
+/**
+ * After this many bytes a datasync starts in the background (one at a time), so the disk writes
+ * the blob while the producer still hashes and the sync at commit has only the tail left.
+ */
+const SYNC_EVERY = 64 << 20;
 
 /**
  * Writes a blob to a temp file in the store, hashing as it goes; `commit()` makes it
@@ -23,6 +28,8 @@ export class BlobWriter implements ByteSink {
   private size = 0;
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = null;
+  private unsynced = 0;
+  private syncing = false;
   private done = false;
 
   private constructor(
@@ -91,6 +98,15 @@ export class BlobWriter implements ByteSink {
     return this.track(this.writeAllAt(full, this.bufferAt));
   }
 
+  /** Counts bytes handed to writes; past SYNC_EVERY starts an early datasync (commit still syncs everything). */
+  private written(bytes: number): void {
+    this.unsynced += bytes;
+    if (this.unsynced < SYNC_EVERY || this.syncing) return;
+    this.unsynced = 0;
+    this.syncing = true;
+    void this.track(this.handle.datasync().finally(() => (this.syncing = false)));
+  }
+
   private track(write: Promise<void>): Promise<void> {
     this.inflight.add(write);
     write.then(
@@ -104,6 +120,7 @@ export class BlobWriter implements ByteSink {
   }
 
   private writeAllAt(data: Buffer, position: number): Promise<void> {
+    this.written(data.length);
     return new Promise((resolve, reject) => {
       const step = (done: number): void => {
         if (done === data.length) return resolve();
