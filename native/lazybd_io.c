@@ -1,12 +1,19 @@
 /*
- * lazybd_io: the three Linux file calls Node does not expose (lib/store/native-io.ts loads it).
+ * lazybd_io: the Linux file calls Node does not expose, and chunk hashing off the main thread
+ * (lib/store/native-io.ts loads it).
  *
  *   nextData(fd, offset)            -> Promise<[start, end] | null>  lseek SEEK_DATA, then SEEK_HOLE
  *   punchHole(fd, offset, length)   -> Promise<void>                 fallocate(PUNCH_HOLE | KEEP_SIZE)
  *   readNoWait(fd, buf, at, length, position) -> number              preadv2(RWF_NOWAIT): bytes read,
  *                                                                    or -1 when it would block (or cannot be nowait)
+ *   sha256Chunks(buf, chunkSize)    -> Promise<Buffer>               SHA-256 of each whole chunk of buf,
+ *                                                                    32 bytes each, on the thread pool
  *
- * lseek and fallocate may wait on the disk, so they run on libuv's thread pool (napi async work).
+ * lseek and fallocate may wait on the disk and SHA-256 takes CPU, so they run on libuv's thread pool
+ * (napi async work).
+ * sha256Chunks lets create hash chunks on a pool thread while the main thread hashes the blob, without
+ * the copy WebCrypto makes (the caller keeps buf unchanged until the promise settles); it uses the
+ * OpenSSL that Node itself links and exports.
  * readNoWait runs on the calling thread by design: RWF_NOWAIT makes the kernel answer from the page
  * cache or refuse with EAGAIN, never wait, so a hit costs one syscall and no thread hand-off.
  * Errors reject or throw like Node's fs errors: message "CODE: strerror, syscall", .code, .errno, .syscall.
@@ -22,6 +29,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <node_api.h>
+#include <openssl/evp.h>
 #include <uv.h>
 
 #ifndef RWF_NOWAIT
@@ -73,14 +81,19 @@ static int get_args(napi_env env, napi_callback_info info, size_t want, napi_val
   return 1;
 }
 
-/* ---- async work shared by nextData and punchHole ---- */
+/* ---- async work shared by nextData, punchHole and sha256Chunks ---- */
 
-typedef enum { OP_NEXT_DATA, OP_PUNCH_HOLE } op_kind;
+typedef enum { OP_NEXT_DATA, OP_PUNCH_HOLE, OP_SHA256 } op_kind;
 
 typedef struct {
   op_kind kind;
   int fd;
   int64_t offset, length;
+  /* OP_SHA256: the input (held by a reference until done), its chunk size and count, the digests */
+  napi_ref input;
+  const unsigned char *bytes;
+  size_t chunk, count;
+  unsigned char *digests;
   /* results */
   int err;
   const char *syscall;
@@ -93,6 +106,15 @@ typedef struct {
 static void op_execute(napi_env env, void *data) {
   (void)env;
   op_t *op = data;
+  if (op->kind == OP_SHA256) {
+    for (size_t i = 0; i < op->count; i++)
+      if (EVP_Digest(op->bytes + i * op->chunk, op->chunk, op->digests + i * 32, NULL, EVP_sha256(), NULL) != 1) {
+        op->err = EINVAL;
+        op->syscall = "EVP_Digest";
+        return;
+      }
+    return;
+  }
   if (op->kind == OP_PUNCH_HOLE) {
     if (fallocate(op->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, op->offset, op->length) != 0) {
       op->err = errno;
@@ -131,7 +153,10 @@ static void op_complete(napi_env env, napi_status status, void *data) {
   } else if (op->err) {
     napi_reject_deferred(env, op->deferred, errno_error(env, op->err, op->syscall));
   } else {
-    if (op->kind == OP_NEXT_DATA && op->found) {
+    if (op->kind == OP_SHA256) {
+      void *copy;
+      napi_create_buffer_copy(env, op->count * 32, op->digests, &copy, &result);
+    } else if (op->kind == OP_NEXT_DATA && op->found) {
       napi_value s, e;
       napi_create_array_with_length(env, 2, &result);
       napi_create_int64(env, op->start, &s);
@@ -145,26 +170,28 @@ static void op_complete(napi_env env, napi_status status, void *data) {
     }
     napi_resolve_deferred(env, op->deferred, result);
   }
+  if (op->input) napi_delete_reference(env, op->input);
   napi_delete_async_work(env, op->work);
+  free(op->digests);
   free(op);
 }
 
-/* Queues an operation on the thread pool; its promise settles in op_complete. */
-static napi_value start_op(napi_env env, op_kind kind, int32_t fd, int64_t offset, int64_t length) {
-  napi_value promise, name;
+static op_t *new_op(napi_env env, op_kind kind) {
   op_t *op = calloc(1, sizeof *op);
-  if (!op) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
-  op->kind = kind;
-  op->fd = fd;
-  op->offset = offset;
-  op->length = length;
+  if (!op) napi_throw_error(env, "ENOMEM", "out of memory");
+  else op->kind = kind;
+  return op;
+}
+
+/* Queues an operation on the thread pool (taking it over); its promise settles in op_complete. */
+static napi_value start_op(napi_env env, op_t *op) {
+  napi_value promise, name;
   if (napi_create_promise(env, &op->deferred, &promise) != napi_ok ||
       napi_create_string_utf8(env, "lazybd_io", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, op_execute, op_complete, op, &op->work) != napi_ok ||
       napi_queue_async_work(env, op->work) != napi_ok) {
+    if (op->input) napi_delete_reference(env, op->input);
+    free(op->digests);
     free(op);
     napi_throw_error(env, "E_NATIVE_IO", "could not queue native file operation");
     return NULL;
@@ -179,7 +206,11 @@ static napi_value next_data(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 2, argv)) return NULL;
   CHECK(env, napi_get_value_int32(env, argv[0], &fd));
   if (!get_offset(env, argv[1], "offset", &offset)) return NULL;
-  return start_op(env, OP_NEXT_DATA, fd, offset, 0);
+  op_t *op = new_op(env, OP_NEXT_DATA);
+  if (!op) return NULL;
+  op->fd = fd;
+  op->offset = offset;
+  return start_op(env, op);
 }
 
 static napi_value punch_hole(napi_env env, napi_callback_info info) {
@@ -189,7 +220,43 @@ static napi_value punch_hole(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 3, argv)) return NULL;
   CHECK(env, napi_get_value_int32(env, argv[0], &fd));
   if (!get_offset(env, argv[1], "offset", &offset) || !get_offset(env, argv[2], "length", &length)) return NULL;
-  return start_op(env, OP_PUNCH_HOLE, fd, offset, length);
+  op_t *op = new_op(env, OP_PUNCH_HOLE);
+  if (!op) return NULL;
+  op->fd = fd;
+  op->offset = offset;
+  op->length = length;
+  return start_op(env, op);
+}
+
+static napi_value sha256_chunks(napi_env env, napi_callback_info info) {
+  napi_value argv[2], arraybuffer;
+  napi_typedarray_type type;
+  size_t length, byte_offset;
+  void *data;
+  int64_t chunk;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, &arraybuffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "buffer must be a Uint8Array");
+    return NULL;
+  }
+  if (!get_offset(env, argv[1], "chunkSize", &chunk)) return NULL;
+  if (chunk <= 0 || length % (size_t)chunk != 0) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "buffer must be whole chunks");
+    return NULL;
+  }
+  op_t *op = new_op(env, OP_SHA256);
+  if (!op) return NULL;
+  op->bytes = data;
+  op->chunk = (size_t)chunk;
+  op->count = length / (size_t)chunk;
+  op->digests = malloc(op->count * 32 + 1);
+  if (!op->digests || napi_create_reference(env, argv[0], 1, &op->input) != napi_ok) {
+    free(op->digests);
+    free(op);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  return start_op(env, op);
 }
 
 static napi_value read_no_wait(napi_env env, napi_callback_info info) {
@@ -233,6 +300,7 @@ NAPI_MODULE_INIT() {
       {"nextData", NULL, next_data, NULL, NULL, NULL, napi_enumerable, NULL},
       {"punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readNoWait", NULL, read_no_wait, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sha256Chunks", NULL, sha256_chunks, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -12,6 +12,12 @@ import { encodeTrailer } from './trailer.js';
 export interface LayerWriterOptions {
   virtualSize: number;
   chunkSize: number;
+  /**
+   * Hashes whole chunks elsewhere (the thread pool), answering 32 bytes a chunk in order, while the
+   * caller's thread goes on (the sink hashes the whole blob there); the bytes stay unchanged until it
+   * settles, as addData's promise includes it. Without it chunks are hashed inline.
+   */
+  hashChunks?: (data: Buffer, chunkSize: number) => Promise<Buffer>;
 }
 
 export interface LayerSummary {
@@ -42,6 +48,8 @@ export class LayerWriter {
   private chunkCount = 0;
   private chunkHash: Hash = createHash('sha256');
   private chunkFill = 0;
+  /** Chunk hashing handed to options.hashChunks and not yet landed in `digests`. */
+  private readonly hashing = new Set<Promise<void>>();
   private dataLength = 0;
   private virtualEnd = 0;
   private dataBytes = 0;
@@ -76,12 +84,12 @@ export class LayerWriter {
     if (data.length % SECTOR_SIZE !== 0) data = Buffer.concat([data, Buffer.alloc(SECTOR_SIZE - (data.length % SECTOR_SIZE))]);
     this.start();
     this.extents.push(virtualOffset, data.length, HEADER_SIZE + this.dataLength, ExtentKind.Data);
-    this.hashIntoChunks(data);
+    const hashed = this.hashIntoChunks(data);
     const written = this.sink.write(data);
     this.dataLength += data.length;
     this.dataBytes += end - virtualOffset;
     this.virtualEnd = virtualOffset + data.length;
-    return written;
+    return hashed ? Promise.all([written, hashed]).then(noop) : written;
   }
 
   /** Records [virtualOffset, +length) as zero: it reads as zeroes and masks lower layers. */
@@ -100,6 +108,7 @@ export class LayerWriter {
     this.finished = true;
     await this.headerWritten;
     if (this.chunkFill > 0) this.pushDigest();
+    await Promise.all([...this.hashing]);
     const dataOffset = HEADER_SIZE;
     const index = encodeExtentIndex(this.extents.finish());
     const table = ChunkTable.encode(this.digests.subarray(0, this.chunkCount * 32), this.options.chunkSize, this.dataLength);
@@ -146,10 +155,18 @@ export class LayerWriter {
     if (end > this.options.virtualSize) throw new LayerWriteError(`extent [${start}, ${end}) is past the virtual size ${this.options.virtualSize}`);
   }
 
-  private hashIntoChunks(data: Buffer): void {
+  /** Hashes `data` into the chunk table; a promise when whole chunks of it went to options.hashChunks. */
+  private hashIntoChunks(data: Buffer): Promise<void> | undefined {
     const size = this.options.chunkSize;
+    let hashed: Promise<void> | undefined;
     let at = 0;
     while (at < data.length) {
+      const whole = Math.floor((data.length - at) / size) * size;
+      if (this.chunkFill === 0 && whole > 0 && this.options.hashChunks) {
+        hashed = this.hashElsewhere(data.subarray(at, at + whole));
+        at += whole;
+        continue;
+      }
       const take = Math.min(size - this.chunkFill, data.length - at);
       this.chunkHash.update(data.subarray(at, at + take));
       this.chunkFill += take;
@@ -158,6 +175,18 @@ export class LayerWriter {
         this.pushDigest();
       }
     }
+    return hashed;
+  }
+
+  private hashElsewhere(chunks: Buffer): Promise<void> {
+    const first = this.chunkCount;
+    for (let i = 0; i < chunks.length / this.options.chunkSize; i++) this.reserveDigest();
+    // The table may grow before the answer lands: copy into whichever buffer is current then.
+    const landed = this.options.hashChunks!(chunks, this.options.chunkSize).then((digests) => void digests.copy(this.digests, first * 32));
+    this.hashing.add(landed);
+    const forget = (): void => void this.hashing.delete(landed);
+    landed.then(forget, forget);
+    return landed;
   }
 
   /** The next chunk's index, with room for its digest. */
@@ -171,8 +200,12 @@ export class LayerWriter {
   }
 
   private pushDigest(): void {
-    this.chunkHash.digest().copy(this.digests, this.reserveDigest() * 32);
+    // Reserve first: reserving may replace this.digests with a larger table.
+    const index = this.reserveDigest();
+    this.chunkHash.digest().copy(this.digests, index * 32);
     this.chunkHash = createHash('sha256');
     this.chunkFill = 0;
   }
 }
+
+function noop(): void {}

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fileIoBackend, nextDataRegion, punchHole, readNow } from './native-io.js';
+import { fileIoBackend, hashChunksOffThread, nextDataRegion, punchHole, readNow } from './native-io.js';
 
 // These run on whichever backend loaded; integration/pure-file-io.test.ts runs them again with LAZYBD_NATIVE=0.
 const native = fileIoBackend.kind === 'native';
@@ -110,5 +110,22 @@ test('readNow: page-cache hits read at once, a page only on disk (written with O
     }
   }),
 );
+
+test('hashChunksOffThread: the SHA-256 of every whole chunk, in order; refuses a partial chunk; absent on pure', async () => {
+  if (!native) {
+    assert.is(hashChunksOffThread, null);
+    return;
+  }
+  for (const chunkSize of [4096, 65536]) {
+    const data = randomBytes(chunkSize * 37);
+    const digests = await hashChunksOffThread!(data, chunkSize);
+    assert.is(digests.length, 37 * 32);
+    for (let i = 0; i < 37; i++) {
+      const expected = createHash('sha256').update(data.subarray(i * chunkSize, (i + 1) * chunkSize)).digest();
+      assert.ok(digests.subarray(i * 32, i * 32 + 32).equals(expected), `chunk ${i} of ${chunkSize}`);
+    }
+  }
+  assert.throws(() => hashChunksOffThread!(randomBytes(5000), 4096), /whole chunks/);
+});
 
 test.run();
