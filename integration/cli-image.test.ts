@@ -193,6 +193,43 @@ test('create is reproducible: one file into two stores gives one layer; with SOU
   });
 });
 
+test('create gives the same layer with SEEK_DATA hole skipping (native) and reading everything (LAZYBD_NATIVE=0)', async () => {
+  await withTempDir(async (dir) => {
+    const raw = join(dir, 'holes.raw');
+    const size = (24 << 20) + 3 * 512 + 100; // not a whole sector at the end
+    await randomSparse(raw, size, 40);
+    const h = await open(raw, 'r+');
+    try {
+      // Allocated zeroes (no file-system hole: only the zero check can skip them), a run across a
+      // 4 MiB read boundary, data in the last partial sector, a lone non-zero byte.
+      await h.write(Buffer.alloc(300_000), 0, 300_000, 9 << 20);
+      await h.write(randomBytes(100_000), 0, 100_000, (8 << 20) - 50_000);
+      await h.write(randomBytes(200), 0, 200, size - 200);
+      await h.write(Buffer.from([7]), 0, 1, (13 << 20) + 12_345);
+    } finally {
+      await h.close();
+    }
+    for (const chunkSize of ['4096', '65536', '1048576']) {
+      const made = await Promise.all(
+        (['native', 'pure'] as const).map(async (path) => {
+          const store = join(dir, `${path}-${chunkSize}`);
+          const env = { LAZYBD_STORE: store, SOURCE_DATE_EPOCH: '1700000000', ...(path === 'pure' ? { LAZYBD_NATIVE: '0' } : {}) };
+          const r = await lazybd(['create', raw, 'h:v1', '--json', '--chunk-size', chunkSize], env);
+          assert.is(r.status, 0, r.stderr);
+          const out = join(dir, `${path}-${chunkSize}.out`);
+          const x = await lazybd(['export', 'h:v1', out], env);
+          assert.is(x.status, 0, x.stderr);
+          assert.is(await sha(out), await sha(raw), `${path} export is the input`);
+          return storedImage(store, 'h:v1');
+        }),
+      );
+      assert.equal(made[0]!.layer, made[1]!.layer, `chunk size ${chunkSize}: one layer descriptor on both paths`);
+      assert.equal(made[0]!.chunks, made[1]!.chunks);
+      assert.is(made[0]!.manifest, made[1]!.manifest);
+    }
+  });
+});
+
 test('a malformed SOURCE_DATE_EPOCH: one clear line, exit 2, nothing written', async () => {
   await withTempDir(async (dir) => {
     const env = { LAZYBD_STORE: join(dir, 'store'), SOURCE_DATE_EPOCH: '2023-11-14' };

@@ -12,6 +12,7 @@ import { lazybdCli } from '../lib/cli/command-table.js';
 import { hostPort, text, type ValueKind } from '../lib/cli/option-kinds.js';
 import { parseCommandLine } from '../lib/cli/parse-command-line.js';
 import { UsageError } from '../lib/cli/usage-error.js';
+import { fileIoLine } from '../lib/store/native-io.js';
 import { LAZYBD_BIN, lazybd, withTempDir } from './support/cli.js';
 import { spawnOwned } from './support/processes.js';
 
@@ -351,7 +352,7 @@ test('lazybd (spawned): the examples of issue 8, --json errors, --help and --ver
   await withTempDir(async (dir) => {
     const env = { LAZYBD_STORE: join(dir, 'store'), XDG_RUNTIME_DIR: join(dir, 'run') };
     const run = (args: string[]) => lazybd(args, env, SPAWN_TIMEOUT_MS);
-    const [create, serve, inspect, json, help, serveHelp, version, none] = await Promise.all([
+    const [create, serve, inspect, json, help, serveHelp, version, pureVersion, none] = await Promise.all([
       run(['create', join(dir, 'x.raw'), 'x:1', '--chunk-sise', '4096']),
       run(['serve', 'x:1', '--bogus-flag']),
       run(['inspect', 'x:1', 'extra']),
@@ -359,6 +360,7 @@ test('lazybd (spawned): the examples of issue 8, --json errors, --help and --ver
       run(['--help']),
       run(['serve', '--help']),
       run(['--version']),
+      lazybd(['--version'], { ...env, LAZYBD_NATIVE: '0' }, SPAWN_TIMEOUT_MS),
       run([]),
     ]);
     assert.is(create.status, 2);
@@ -375,7 +377,10 @@ test('lazybd (spawned): the examples of issue 8, --json errors, --help and --ver
     for (const o of optionsOf(lazybdCli.commands.find((c) => c.name === 'serve')!)) assert.match(serveHelp.stdout, new RegExp(`--${escape(o.name)} `));
     assert.match(serveHelp.stdout, /lazybd serve <image>\.\.\. \[options\]/);
     assert.is(version.status, 0);
-    assert.is(version.stdout, 'lazybd, 0.1.0\n');
+    // The second line names the file I/O backend this environment loads (the same one as this process).
+    assert.is(version.stdout, `lazybd, 0.1.0\n${fileIoLine()}\n`);
+    assert.match(version.stdout, /\nfile I\/O: (native \(lseek SEEK_DATA|pure \()/);
+    assert.is(pureVersion.stdout, 'lazybd, 0.1.0\nfile I/O: pure (LAZYBD_NATIVE=0)\n');
     assert.is(none.status, 2);
     assert.is(none.stderr, usageLine('no command given; lazybd --help lists them'));
   });

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what lazybd's tests drive, from Debian's packages (run as root on Debian 12).
+# Installs what lazybd's tests drive and what builds its native addon, from Debian's packages
+# (run as root on Debian 12).
 set -euo pipefail
 bash "$(dirname "${BASH_SOURCE[0]}")/check-node.sh"
 packages=(
@@ -11,6 +12,9 @@ packages=(
 )
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+# node-gyp builds the native addon (native/) at `npm ci` with these; any working one will do (a
+# python3 from pyenv, say), so only a missing command brings its package.
+for tool in g++:g++ make:make python3:python3; do command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}"); done
 if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -12,6 +12,12 @@ import { encodeTrailer } from './trailer.js';
 export interface LayerWriterOptions {
   virtualSize: number;
   chunkSize: number;
+  /**
+   * Hashes whole chunks elsewhere (the thread pool), answering 32 bytes a chunk in order, while the
+   * caller's thread goes on (the sink hashes the whole blob there); the bytes stay unchanged until it
+   * settles, as addData's promise includes it. Without it chunks are hashed inline.
+   */
+  hashChunks?: (data: Buffer, chunkSize: number) => Promise<Buffer>;
 }
 
 export interface LayerSummary {
@@ -42,11 +48,13 @@ export class LayerWriter {
   private chunkCount = 0;
   private chunkHash: Hash = createHash('sha256');
   private chunkFill = 0;
+  /** Chunk hashing handed to options.hashChunks and not yet landed in `digests`. */
+  private readonly hashing = new Set<Promise<void>>();
   private dataLength = 0;
   private virtualEnd = 0;
   private dataBytes = 0;
   private zeroBytes = 0;
-  private started = false;
+  private headerWritten: Promise<void> | null = null;
   private finished = false;
 
   constructor(
@@ -60,23 +68,28 @@ export class LayerWriter {
   /**
    * Appends data for [virtualOffset, virtualOffset + data.length). Offsets are sector
    * aligned; so is the length, except for a last extent ending exactly at the virtual size,
-   * which is padded with zeroes to a whole sector.
+   * which is padded with zeroes to a whole sector. Everything but the sink's write happens
+   * before this returns, so a caller may issue the next addData without waiting (the sink
+   * then has several writes in flight; it places them in call order).
    */
-  async addData(virtualOffset: number, data: Buffer): Promise<void> {
-    if (data.length === 0) return;
+  addData(virtualOffset: number, data: Buffer): Promise<void> {
+    if (data.length === 0) return Promise.resolve();
     const end = virtualOffset + data.length;
-    this.checkRange(virtualOffset, end);
-    if (data.length % SECTOR_SIZE !== 0) {
-      if (end !== this.options.virtualSize) throw new LayerWriteError(`data at ${virtualOffset} has a partial sector and does not end the device`);
-      data = Buffer.concat([data, Buffer.alloc(SECTOR_SIZE - (data.length % SECTOR_SIZE))]);
+    try {
+      this.checkRange(virtualOffset, end);
+      if (data.length % SECTOR_SIZE !== 0 && end !== this.options.virtualSize) throw new LayerWriteError(`data at ${virtualOffset} has a partial sector and does not end the device`);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    await this.start();
+    if (data.length % SECTOR_SIZE !== 0) data = Buffer.concat([data, Buffer.alloc(SECTOR_SIZE - (data.length % SECTOR_SIZE))]);
+    this.start();
     this.extents.push(virtualOffset, data.length, HEADER_SIZE + this.dataLength, ExtentKind.Data);
-    this.hashIntoChunks(data);
-    await this.sink.write(data);
+    const hashed = this.hashIntoChunks(data);
+    const written = this.sink.write(data);
     this.dataLength += data.length;
     this.dataBytes += end - virtualOffset;
     this.virtualEnd = virtualOffset + data.length;
+    return hashed ? Promise.all([written, hashed]).then(noop) : written;
   }
 
   /** Records [virtualOffset, +length) as zero: it reads as zeroes and masks lower layers. */
@@ -91,9 +104,11 @@ export class LayerWriter {
   }
 
   async finish(): Promise<LayerSummary> {
-    await this.start();
+    this.start();
     this.finished = true;
+    await this.headerWritten;
     if (this.chunkFill > 0) this.pushDigest();
+    await Promise.all([...this.hashing]);
     const dataOffset = HEADER_SIZE;
     const index = encodeExtentIndex(this.extents.finish());
     const table = ChunkTable.encode(this.digests.subarray(0, this.chunkCount * 32), this.options.chunkSize, this.dataLength);
@@ -125,10 +140,12 @@ export class LayerWriter {
     };
   }
 
-  private async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
-    await this.sink.write(encodeHeader(this.options));
+  /** Issues the header write before the first data (synchronously, so it is the sink's first write). */
+  private start(): void {
+    if (this.headerWritten) return;
+    this.headerWritten = this.sink.write(encodeHeader(this.options));
+    // finish() awaits it; until then a failure must not count as unhandled (addData's own promise does not carry it).
+    this.headerWritten.catch(() => undefined);
   }
 
   private checkRange(start: number, end: number): void {
@@ -138,10 +155,18 @@ export class LayerWriter {
     if (end > this.options.virtualSize) throw new LayerWriteError(`extent [${start}, ${end}) is past the virtual size ${this.options.virtualSize}`);
   }
 
-  private hashIntoChunks(data: Buffer): void {
+  /** Hashes `data` into the chunk table; a promise when whole chunks of it went to options.hashChunks. */
+  private hashIntoChunks(data: Buffer): Promise<void> | undefined {
     const size = this.options.chunkSize;
+    let hashed: Promise<void> | undefined;
     let at = 0;
     while (at < data.length) {
+      const whole = Math.floor((data.length - at) / size) * size;
+      if (this.chunkFill === 0 && whole > 0 && this.options.hashChunks) {
+        hashed = this.hashElsewhere(data.subarray(at, at + whole));
+        at += whole;
+        continue;
+      }
       const take = Math.min(size - this.chunkFill, data.length - at);
       this.chunkHash.update(data.subarray(at, at + take));
       this.chunkFill += take;
@@ -150,17 +175,37 @@ export class LayerWriter {
         this.pushDigest();
       }
     }
+    return hashed;
   }
 
-  private pushDigest(): void {
+  private hashElsewhere(chunks: Buffer): Promise<void> {
+    const first = this.chunkCount;
+    for (let i = 0; i < chunks.length / this.options.chunkSize; i++) this.reserveDigest();
+    // The table may grow before the answer lands: copy into whichever buffer is current then.
+    const landed = this.options.hashChunks!(chunks, this.options.chunkSize).then((digests) => void digests.copy(this.digests, first * 32));
+    this.hashing.add(landed);
+    const forget = (): void => void this.hashing.delete(landed);
+    landed.then(forget, forget);
+    return landed;
+  }
+
+  /** The next chunk's index, with room for its digest. */
+  private reserveDigest(): number {
     if ((this.chunkCount + 1) * 32 > this.digests.length) {
       const grown = Buffer.alloc(this.digests.length * 2);
       this.digests.copy(grown);
       this.digests = grown;
     }
-    this.chunkHash.digest().copy(this.digests, this.chunkCount * 32);
-    this.chunkCount++;
+    return this.chunkCount++;
+  }
+
+  private pushDigest(): void {
+    // Reserve first: reserving may replace this.digests with a larger table.
+    const index = this.reserveDigest();
+    this.chunkHash.digest().copy(this.digests, index * 32);
     this.chunkHash = createHash('sha256');
     this.chunkFill = 0;
   }
 }
+
+function noop(): void {}

@@ -207,6 +207,59 @@ test('digest mismatch: a flipped data byte fails its chunk, a flipped index byte
   assert.is(await codeOf(LayerReader.open(new BufferRandomAccess(indexFlip))), 'E_LAYER_META_DIGEST');
 });
 
+test('chunk digests: data in one addData call or split across many, awaited or in flight, gives one blob', async () => {
+  const data = randomBytes(40 * 4096 + 512);
+  const expected = new CollectSink();
+  const one = new LayerWriter(expected, { virtualSize: 1 << 21, chunkSize: 16384 });
+  await one.addData(8192, data);
+  await one.finish();
+  // Odd rounds hash whole chunks "elsewhere": answers arrive late and out of order, the table grows meanwhile.
+  const hashChunks = async (chunks: Buffer, chunkSize: number) => {
+    await new Promise((r) => setTimeout(r, Math.random() * 5));
+    const out = Buffer.alloc((chunks.length / chunkSize) * 32);
+    for (let i = 0; i * chunkSize < chunks.length; i++) createHash('sha256').update(chunks.subarray(i * chunkSize, (i + 1) * chunkSize)).digest().copy(out, i * 32);
+    return out;
+  };
+  for (let round = 0; round < 20; round++) {
+    const sink = new CollectSink();
+    const w = new LayerWriter(sink, { virtualSize: 1 << 21, chunkSize: 16384, ...(round % 4 >= 2 ? { hashChunks } : {}) });
+    const writes: Promise<void>[] = [];
+    for (let at = 0; at < data.length; ) {
+      const take = Math.min(data.length - at, 512 * (1 + Math.floor(Math.random() * 80)));
+      const write = w.addData(8192 + at, data.subarray(at, at + take));
+      if (round % 2) writes.push(write);
+      else await write;
+      at += take;
+    }
+    await Promise.all(writes);
+    await w.finish();
+    assert.ok(sink.bytes().equals(expected.bytes()), `round ${round}`);
+  }
+  const r = await LayerReader.open(new BufferRandomAccess(expected.bytes()));
+  for (let i = 0; i < r.chunks.count; i++) await r.readChunk(i);
+});
+
+test('more chunks than the digest table first holds: every chunk verifies, inline and hashed elsewhere alike', async () => {
+  const data = randomBytes(2100 * 4096 + 4096 * 3);
+  const blobs: Buffer[] = [];
+  for (const hashChunks of [undefined, async (chunks: Buffer, size: number) => {
+    const out = Buffer.alloc((chunks.length / size) * 32);
+    for (let i = 0; i * size < chunks.length; i++) createHash('sha256').update(chunks.subarray(i * size, (i + 1) * size)).digest().copy(out, i * 32);
+    return out;
+  }]) {
+    const sink = new CollectSink();
+    const w = new LayerWriter(sink, { virtualSize: 1 << 24, chunkSize: 4096, ...(hashChunks ? { hashChunks } : {}) });
+    // Pieces of 1.5 chunks: some chunks are hashed inline across calls, some whole.
+    for (let at = 0; at < data.length; at += 6144) await w.addData(at, data.subarray(at, at + 6144));
+    await w.finish();
+    const r = await LayerReader.open(new BufferRandomAccess(sink.bytes()));
+    assert.ok(r.chunks.count > 2048);
+    for (let i = 0; i < r.chunks.count; i++) await r.readChunk(i);
+    blobs.push(sink.bytes());
+  }
+  assert.ok(blobs[0]!.equals(blobs[1]!));
+});
+
 test('extents longer than one index entry are split and read back whole', async () => {
   const huge = 3 * 2 ** 41; // 6 TiB of zero: three entries of at most 2^32-1 sectors
   const sink = new CollectSink();

@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '../format/layer-spec.js';
 import { LayerWriter, type LayerSummary } from '../format/layer-writer.js';
 import type { Descriptor } from '../oci/manifest.js';
+import { hashChunksOffThread } from '../store/native-io.js';
 import type { OciStore } from '../store/oci-store.js';
 import { layerDescriptor } from './layer-descriptor.js';
 import { writeRawIntoLayer, type Progress } from './raw-scanner.js';
@@ -31,7 +32,8 @@ export async function createImageFromRaw(
     return await store.lease(async () => {
       const blob = await store.newBlob();
       try {
-        const writer = new LayerWriter(blob, { virtualSize, chunkSize });
+        // Chunks hash on the thread pool (native backend) while the blob writer hashes the blob here.
+        const writer = new LayerWriter(blob, { virtualSize, chunkSize, ...(hashChunksOffThread ? { hashChunks: hashChunksOffThread } : {}) });
         await writeRawIntoLayer(input, virtualSize, writer, options.onProgress);
         const summary = await writer.finish();
         const layer = layerDescriptor(await blob.commit(), summary);

@@ -1,21 +1,27 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { LayerWriter } from '../format/layer-writer.js';
+import { nextDataRegion } from '../store/native-io.js';
 
 /** Granularity of hole detection: a 4 KiB block of zeroes in the input becomes a hole. */
 const ZERO_GRANULE = 4096;
 const READ_SIZE = 4 << 20;
+/** Bytes handed to the writer and not yet written: enough to keep hashing and writing overlapped. */
+const MAX_WRITING = 16 << 20;
 const ZEROES = Buffer.alloc(READ_SIZE);
 
 export type Progress = (done: number, total: number) => void;
 
 /**
  * Streams a raw disk image into a layer writer, leaving all-zero 4 KiB blocks out
- * (they read as zeroes anyway). Reads ahead one block so disk and hashing overlap;
- * memory stays at two read buffers whatever the input size.
+ * (they read as zeroes anyway). Only the stretches the file system says may hold data are
+ * read (SEEK_DATA/SEEK_HOLE on the native backend; the whole file otherwise): a sparse
+ * image's holes cost no reads. Zero detection runs on what is read, so the layer is the
+ * same on both backends. Reads ahead one block and keeps up to MAX_WRITING bytes being written,
+ * so reading, hashing and writing overlap; memory stays bounded whatever the input size.
  */
 export async function writeRawIntoLayer(input: FileHandle, size: number, writer: LayerWriter, onProgress?: Progress): Promise<void> {
-  const readBlock = async (offset: number): Promise<Buffer> => {
-    const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, size - offset));
+  const readBlock = async ([offset, length]: Span): Promise<Buffer> => {
+    const buf = Buffer.allocUnsafe(length);
     let got = 0;
     while (got < buf.length) {
       const { bytesRead } = await input.read(buf, got, buf.length - got, offset + got);
@@ -24,27 +30,86 @@ export async function writeRawIntoLayer(input: FileHandle, size: number, writer:
     }
     return buf;
   };
-  let next = size > 0 ? readBlock(0) : undefined;
-  for (let offset = 0; offset < size; offset += READ_SIZE) {
+  const writing = new WriteWindow(MAX_WRITING);
+  const blocks = readSpans(input.fd, size);
+  let span = await blocks.next();
+  let next = span.done ? undefined : readBlock(span.value);
+  while (!span.done) {
+    const [offset, length] = span.value;
     const block = await next!;
-    next = offset + READ_SIZE < size ? readBlock(offset + READ_SIZE) : undefined;
-    if (!isZero(block)) await writeDataRuns(writer, offset, block);
-    onProgress?.(offset + block.length, size);
+    span = await blocks.next();
+    next = span.done ? undefined : readBlock(span.value);
+    if (!isZero(block)) for (const [at, end] of dataRuns(block)) writing.add(writer.addData(offset + at, block.subarray(at, end)), end - at);
+    await writing.drainTo(MAX_WRITING);
+    onProgress?.(offset + length, size);
+  }
+  await writing.drainTo(0);
+  if (size > 0) onProgress?.(size, size);
+}
+
+/** Writes in flight, oldest first, with their sizes; the first failure is what every later wait throws. */
+class WriteWindow {
+  private readonly queue: { done: Promise<void>; bytes: number }[] = [];
+  private bytes = 0;
+  private failure: { error: unknown } | null = null;
+
+  constructor(private readonly limit: number) {}
+
+  add(write: Promise<void>, bytes: number): void {
+    this.queue.push({ done: write.catch((error: unknown) => void (this.failure ??= { error })), bytes });
+    this.bytes += bytes;
+  }
+
+  /** Waits until at most `bytes` (at most the limit) are in flight. */
+  async drainTo(bytes: number): Promise<void> {
+    while (this.bytes > Math.min(bytes, this.limit) && this.queue.length > 0) {
+      const oldest = this.queue.shift()!;
+      await oldest.done;
+      this.bytes -= oldest.bytes;
+    }
+    if (this.failure) throw this.failure.error;
   }
 }
 
-/** Adds the block's non-zero runs (in whole granules) as data extents. */
-async function writeDataRuns(writer: LayerWriter, base: number, block: Buffer): Promise<void> {
+/** [offset, length) of a read. */
+type Span = [number, number];
+
+/**
+ * The reads that cover every stretch that may hold data, in order, each at most READ_SIZE.
+ * Stretches are widened to whole granules (so zero detection sees the granules a full read
+ * would) and merged where widening makes them touch.
+ */
+async function* readSpans(fd: number, size: number): AsyncGenerator<Span> {
+  let pending: Span | null = null;
+  for (let region = await nextDataRegion(fd, 0, size); region; region = await nextDataRegion(fd, region[1], size)) {
+    const start = Math.floor(region[0] / ZERO_GRANULE) * ZERO_GRANULE;
+    const end = Math.min(size, Math.ceil(region[1] / ZERO_GRANULE) * ZERO_GRANULE);
+    if (pending && start <= pending[1]) {
+      pending[1] = Math.max(pending[1], end);
+      continue;
+    }
+    if (pending) yield* split(pending);
+    pending = [start, end];
+  }
+  if (pending) yield* split(pending);
+}
+
+function* split([start, end]: Span): Generator<Span> {
+  for (let at = start; at < end; at += READ_SIZE) yield [at, Math.min(READ_SIZE, end - at)];
+}
+
+/** The block's non-zero runs, in whole granules, as [start, end) within it. */
+function* dataRuns(block: Buffer): Generator<[number, number]> {
   let runStart = -1;
   for (let at = 0; at < block.length; at += ZERO_GRANULE) {
     const zero = isZero(block.subarray(at, at + ZERO_GRANULE));
     if (!zero && runStart < 0) runStart = at;
     if (zero && runStart >= 0) {
-      await writer.addData(base + runStart, block.subarray(runStart, at));
+      yield [runStart, at];
       runStart = -1;
     }
   }
-  if (runStart >= 0) await writer.addData(base + runStart, block.subarray(runStart));
+  if (runStart >= 0) yield [runStart, block.length];
 }
 
 function isZero(b: Buffer): boolean {

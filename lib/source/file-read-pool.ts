@@ -1,4 +1,6 @@
 import { close, open, read } from 'node:fs';
+import { readNow } from '../store/native-io.js';
+import { READ_NOW_MAX } from '../store/positional-read.js';
 
 interface OpenFile {
   fd: number;
@@ -88,8 +90,20 @@ export class FileReadPool {
   }
 }
 
-/** Reads until `length` bytes or end of file; closes a retired descriptor after its last read. */
+/**
+ * Reads until `length` bytes or end of file; closes a retired descriptor after its last read.
+ * Page-cache hits on a kept descriptor are read at once, the rest through the thread pool (as readAt does).
+ */
 function readFrom(file: OpenFile, into: Buffer, at: number, length: number, position: number): Promise<number> {
+  let now: number;
+  try {
+    // A retired descriptor (capacity 0, or forgotten meanwhile) is closed by its last pool read; reads
+    // waiting on the same open may still follow, so it never takes the shortcut.
+    now = length <= READ_NOW_MAX && !file.retired ? readNow(file.fd, into, at, length, position) : -1;
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (now === length || now === 0) return Promise.resolve(now);
   file.users++;
   return new Promise((resolve, reject) => {
     const step = (done: number): void => {
@@ -100,7 +114,7 @@ function readFrom(file: OpenFile, into: Buffer, at: number, length: number, posi
         else resolve(done + n);
       });
     };
-    step(0);
+    step(Math.max(now, 0));
   });
 }
 

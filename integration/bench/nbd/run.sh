@@ -2,6 +2,7 @@
 # NBD serving benchmark: the same fio jobs (nbd ioengine, unix socket) against
 #   lazybd-image  `lazybd serve` of an image made by `lazybd create` from the raw file, with an
 #                 upper: reads go through upper map + merged index + layer blob, writes into the upper
+#   lazybd-pure   the same with LAZYBD_NATIVE=0: no RWF_NOWAIT page-cache reads on the main thread
 #   lazybd-tp1    the same with UV_THREADPOOL_SIZE=1: the cost of libuv thread-pool handoffs
 #                 (futex wake-ups, a contended queue lock) per file read, which dominate at 4 threads
 #   lazybd-raw    lazybd's NBD server over a RawFileDevice on the raw file
@@ -13,6 +14,7 @@
 # the server's CPU time per I/O (user+sys from /proc), far less sensitive to a busy
 # machine than IOPS. Writes land in the upper / top qcow2, so later rounds read some of them.
 # Usage: integration/bench/nbd/run.sh [seconds-per-job] [rounds]   (build with `npx tsc -p .` first)
+# BENCH_SERVERS="lazybd-image nbdkit ..." runs only those (ratios need lazybd-image and nbdkit).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 RUNTIME=${1:-10}
@@ -45,23 +47,25 @@ echo "export: 256 MiB of random data (page cache warm); fio ${RUNTIME}s per job,
 wait_socket() { for _ in $(seq 400); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1" >&2; exit 1; }
 
 declare -A SOCK PID
-SERVERS=(lazybd-image lazybd-tp1 lazybd-raw lazybd-mem nbdkit qemu-nbd qemu-qcow2)
+ALL_SERVERS=(lazybd-image lazybd-pure lazybd-tp1 lazybd-raw lazybd-mem nbdkit qemu-nbd qemu-qcow2)
+read -r -a SERVERS <<<"${BENCH_SERVERS:-${ALL_SERVERS[*]}}"
 for s in "${SERVERS[@]}"; do SOCK[$s]=$DIR/$s.sock; done
-node dist/bin/lazybd.js serve bench:v1 --socket "${SOCK[lazybd-image]}" --upper "$DIR/upper" --export bench --prefetch-rate 0 >/dev/null &
-PID[lazybd-image]=$!
-UV_THREADPOOL_SIZE=1 node dist/bin/lazybd.js serve bench:v1 --socket "${SOCK[lazybd-tp1]}" --upper "$DIR/upper-tp1" --export bench --prefetch-rate 0 >/dev/null &
-PID[lazybd-tp1]=$!
-node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[lazybd-raw]}" "" >/dev/null &
-PID[lazybd-raw]=$!
-node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[lazybd-mem]}" "" --memory >/dev/null &
-PID[lazybd-mem]=$!
-nbdkit --foreground --unix "${SOCK[nbdkit]}" file "$IMG" &
-PID[nbdkit]=$!
-qemu-nbd --persistent --shared=8 --format=raw --cache=writeback --aio=threads --socket="${SOCK[qemu-nbd]}" "$IMG" &
-PID[qemu-nbd]=$!
-qemu-nbd --persistent --shared=8 --format=qcow2 --cache=writeback --aio=threads --socket="${SOCK[qemu-qcow2]}" "$DIR/top.qcow2" &
-PID[qemu-qcow2]=$!
-PIDS+=("${PID[@]}")
+start_server() {
+  case $1 in
+    lazybd-image) node dist/bin/lazybd.js serve bench:v1 --socket "${SOCK[$1]}" --upper "$DIR/upper" --export bench --prefetch-rate 0 >/dev/null & ;;
+    lazybd-pure) LAZYBD_NATIVE=0 node dist/bin/lazybd.js serve bench:v1 --socket "${SOCK[$1]}" --upper "$DIR/upper-pure" --export bench --prefetch-rate 0 >/dev/null & ;;
+    lazybd-tp1) UV_THREADPOOL_SIZE=1 node dist/bin/lazybd.js serve bench:v1 --socket "${SOCK[$1]}" --upper "$DIR/upper-tp1" --export bench --prefetch-rate 0 >/dev/null & ;;
+    lazybd-raw) node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[$1]}" "" >/dev/null & ;;
+    lazybd-mem) node dist/integration/bench/nbd/serve-raw.js "$IMG" "${SOCK[$1]}" "" --memory >/dev/null & ;;
+    nbdkit) nbdkit --foreground --unix "${SOCK[$1]}" file "$IMG" & ;;
+    qemu-nbd) qemu-nbd --persistent --shared=8 --format=raw --cache=writeback --aio=threads --socket="${SOCK[$1]}" "$IMG" & ;;
+    qemu-qcow2) qemu-nbd --persistent --shared=8 --format=qcow2 --cache=writeback --aio=threads --socket="${SOCK[$1]}" "$DIR/top.qcow2" & ;;
+    *) echo "unknown server $1 (known: ${ALL_SERVERS[*]})" >&2; exit 2 ;;
+  esac
+  PID[$1]=$!
+  PIDS+=("${PID[$1]}")
+}
+for s in "${SERVERS[@]}"; do start_server "$s"; done
 for s in "${SERVERS[@]}"; do wait_socket "${SOCK[$s]}"; done
 
 JOBS=(randread-4k-qd1 randread-4k-qd32 seqread-1m-qd8 randwrite-4k-qd32)
@@ -116,11 +120,14 @@ for job in "${JOBS[@]}"; do
   echo
 done
 echo
-echo "ratios (throughput; higher is better for lazybd)"
-printf '%-18s %12s %12s %12s %12s %12s %14s %14s\n' job image/nbdkit image/qemu image/qcow2 tp1/nbdkit raw/nbdkit raw/qemu-nbd mem/nbdkit
+echo "ratios (throughput; higher is better for lazybd), of the servers that ran"
+PAIRS=(lazybd-image/nbdkit lazybd-pure/nbdkit lazybd-image/lazybd-pure lazybd-image/qemu-nbd lazybd-image/qemu-qcow2 lazybd-tp1/nbdkit lazybd-raw/nbdkit lazybd-raw/qemu-nbd lazybd-mem/nbdkit)
+ran() { [[ " ${SERVERS[*]} " == *" $1 "* ]]; }
+printf '%-18s' job
+for p in "${PAIRS[@]}"; do ran "${p%/*}" && ran "${p#*/}" && printf ' %24s' "$p"; done
+echo
 for job in "${JOBS[@]}"; do
-  printf '%-18s %12s %12s %12s %12s %12s %14s %14s\n' "$job" \
-    "$(ratio "${V[lazybd-image,$job]}" "${V[nbdkit,$job]}")" "$(ratio "${V[lazybd-image,$job]}" "${V[qemu-nbd,$job]}")" \
-    "$(ratio "${V[lazybd-image,$job]}" "${V[qemu-qcow2,$job]}")" "$(ratio "${V[lazybd-tp1,$job]}" "${V[nbdkit,$job]}")" "$(ratio "${V[lazybd-raw,$job]}" "${V[nbdkit,$job]}")" \
-    "$(ratio "${V[lazybd-raw,$job]}" "${V[qemu-nbd,$job]}")" "$(ratio "${V[lazybd-mem,$job]}" "${V[nbdkit,$job]}")"
+  printf '%-18s' "$job"
+  for p in "${PAIRS[@]}"; do ran "${p%/*}" && ran "${p#*/}" && printf ' %24s' "$(ratio "${V[${p%/*},$job]}" "${V[${p#*/},$job]}")"; done
+  echo
 done

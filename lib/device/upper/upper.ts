@@ -1,5 +1,6 @@
 import { access, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileIoBackend, punchHole } from '../../store/native-io.js';
 import { tryLock } from '../../store/store-lock.js';
 import { dataChecksum } from './data-checksum.js';
 import { UpperError } from './errors.js';
@@ -31,6 +32,8 @@ export interface UpperRun {
 }
 
 const DEFAULT_COMPACTION_SLACK = 65536;
+/** Hole punching frees whole file-system blocks; punching part of one would only write zeroes. */
+const PUNCH_BLOCK = 4096;
 
 /** Unowned sectors read as zeroes when there is nothing below the upper. */
 const zeroFill: FillFrom = async (_offset, length) => Buffer.alloc(length);
@@ -50,6 +53,8 @@ export class Upper {
   private closing: Promise<void> | null = null;
   /** A data write completed since the last flush began: only then does a flush sync the data file. */
   private dataDirty = true;
+  /** Ranges zeroed since the last flush began, whose file blocks that flush's end may free. */
+  private zeroedSinceFlush: [number, number][] = [];
 
   private constructor(
     readonly dir: string,
@@ -129,12 +134,20 @@ export class Upper {
   }
 
   /** Durability point: every write and zero that completed before this call survives a crash once it resolves. */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    return this.flushAndRelease(true);
+  }
+
+  /** `flush`; `lockRanges` false when the caller already holds every range (close). */
+  private async flushAndRelease(lockRanges: boolean): Promise<void> {
     this.checkOpen();
     while (this.compacting) await this.compacting;
     const dirty = this.dataDirty;
     this.dataDirty = false;
+    const zeroed = this.zeroedSinceFlush;
+    this.zeroedSinceFlush = [];
     await this.journal.flush(() => (dirty ? this.data.datasync() : Promise.resolve()));
+    if (zeroed.length > 0) await this.releaseZeroed(zeroed, lockRanges);
     if (this.journal.recordCount > this.compactionSlack + 2 * this.map.boundaryCount) await this.compact();
   }
 
@@ -180,7 +193,7 @@ export class Upper {
   private async shutdown(): Promise<void> {
     const release = await this.locks.acquire(0, sectorCeil(this.virtualSize));
     try {
-      await this.flush();
+      await this.flushAndRelease(false);
     } finally {
       this.closed = true;
       release();
@@ -196,10 +209,44 @@ export class Upper {
       while (this.compacting) await this.compacting;
       const logged = this.journal.append(JournalOp.Zero, start, end - start, 0);
       this.map.assign(start, end, Owner.Zero);
+      this.noteZeroed(start, end);
       await logged;
     } finally {
       release();
     }
+  }
+
+  /**
+   * Gives back the disk space of ranges zeroed before this flush began, now that their Zero records
+   * are durable: their sectors read as zero from the journal, so their bytes in the data file mean
+   * nothing (format-spec/upper-v1.md) and the file's whole blocks there are punched out. Not sooner:
+   * were a Zero record lost in a crash, the sectors must still hold their flushed data. Each range
+   * is punched under its range lock, and only where it is still Zero (a later write keeps its data).
+   * Best effort: the pure backend, or a file system without hole punching, keeps the blocks.
+   */
+  private async releaseZeroed(ranges: [number, number][], lockRanges: boolean): Promise<void> {
+    for (const [start, end] of coalesce(ranges)) {
+      const release = lockRanges ? await this.locks.acquire(start, end) : noop;
+      try {
+        const zeroRuns: [number, number][] = [];
+        this.map.forEachRun(start, end, (s, e, owner) => void (owner === Owner.Zero && zeroRuns.push([s, e])));
+        for (const [s, e] of zeroRuns) {
+          const from = Math.ceil(s / PUNCH_BLOCK) * PUNCH_BLOCK;
+          const to = Math.floor(e / PUNCH_BLOCK) * PUNCH_BLOCK;
+          if (from < to) await punchHole(this.data.fd, from, to - from).catch(() => false);
+        }
+      } finally {
+        release();
+      }
+    }
+  }
+
+  /** Remembers a zeroed range for the next flush; a trim right after the previous one (an fstrim pass) extends it. */
+  private noteZeroed(start: number, end: number): void {
+    if (!fileIoBackend.canPunchHoles) return;
+    const last = this.zeroedSinceFlush[this.zeroedSinceFlush.length - 1];
+    if (last && last[1] === start) last[1] = end;
+    else this.zeroedSinceFlush.push([start, end]);
   }
 
   /** `data` widened to whole sectors [start, end); the edge sectors' other bytes come from their current owner. */
@@ -290,6 +337,20 @@ async function openFiles(dir: string, virtualSize: number): Promise<{ data: File
     await data.close();
     throw e;
   }
+}
+
+function noop(): void {}
+
+/** Sorted, with overlapping and touching ranges merged. */
+function coalesce(ranges: [number, number][]): [number, number][] {
+  const sorted = ranges.slice().sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const [s, e] of sorted) {
+    const last = out[out.length - 1];
+    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
+    else out.push([s, e]);
+  }
+  return out;
 }
 
 function ownsOnlyData(map: ExtentMap, start: number, end: number): boolean {

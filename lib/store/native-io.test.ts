@@ -1,0 +1,131 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fileIoBackend, hashChunksOffThread, nextDataRegion, punchHole, readNow } from './native-io.js';
+
+// These run on whichever backend loaded; integration/pure-file-io.test.ts runs them again with LAZYBD_NATIVE=0.
+const native = fileIoBackend.kind === 'native';
+
+async function withFile<T>(fn: (path: string, handle: FileHandle) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'lazybd-native-io-'));
+  const path = join(dir, 'f');
+  const handle = await open(path, 'w+');
+  try {
+    return await fn(path, handle);
+  } finally {
+    await handle.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('the backend is the one asked for: pure with LAZYBD_NATIVE=0; native in CI, where install-deps.sh brings the compiler', () => {
+  if (process.env.LAZYBD_NATIVE === '0') assert.equal(fileIoBackend, { kind: 'pure', canPunchHoles: false, detail: 'LAZYBD_NATIVE=0' });
+  else if (process.env.CI === 'true') assert.is(fileIoBackend.kind, 'native', `native addon expected in CI: ${fileIoBackend.detail}`);
+  else if (!native) console.log(`  (native addon not loaded: ${fileIoBackend.detail}; testing the pure backend)`);
+});
+
+test('data regions: increasing, inside the file, and every non-zero byte lies in one; natively the holes are left out', () =>
+  withFile(async (path, handle) => {
+    const size = 64 * 1024 * 1024 + 1234; // an odd tail
+    await handle.truncate(size);
+    const runs = [[0, 4096], [5 << 20, 300_000], [17 << 20, 1 << 20], [size - 5000, 5000]] as const;
+    for (const [at, length] of runs) await handle.write(randomBytes(length), 0, length, at);
+    await handle.sync();
+    const regions: [number, number][] = [];
+    for (let r = await nextDataRegion(handle.fd, 0, size); r; r = await nextDataRegion(handle.fd, r[1], size)) regions.push(r);
+    let previousEnd = 0;
+    for (const [start, end] of regions) {
+      assert.ok(start >= previousEnd && start < end && end <= size, `region [${start}, ${end}) after ${previousEnd}`);
+      previousEnd = end;
+    }
+    const bytes = await readFile(path);
+    let r = 0;
+    for (let i = 0; i < size; i += 512) {
+      while (r < regions.length && regions[r]![1] <= i) r++;
+      const inside = r < regions.length && regions[r]![0] <= i;
+      if (!inside) assert.ok(bytes.subarray(i, i + 512).every((b) => b === 0), `non-zero byte near ${i} outside every region`);
+    }
+    const covered = regions.reduce((sum, [s, e]) => sum + e - s, 0);
+    if (native) assert.ok(covered <= 4 << 20, `holes skipped: ${covered} bytes in regions`);
+    else assert.equal(regions, [[0, size]], 'without SEEK_DATA the whole file is one region');
+    assert.is(await nextDataRegion(handle.fd, size, size), null);
+    // A region search from inside a hole lands on the next data, or on none past the last.
+    const after = await nextDataRegion(handle.fd, 1 << 20, size);
+    assert.ok(after && after[0] <= 5 << 20 && after[1] > 5 << 20);
+  }),
+);
+
+test('punchHole frees the blocks of a range, which reads as zeroes, size and neighbours unchanged; pure changes nothing', () =>
+  withFile(async (path, handle) => {
+    const data = randomBytes(256 * 1024);
+    await handle.write(data, 0, data.length, 0);
+    await handle.sync();
+    const before = await stat(path);
+    const punched = await punchHole(handle.fd, 64 * 1024, 128 * 1024);
+    await handle.sync();
+    const after = await stat(path);
+    const bytes = await readFile(path);
+    assert.is(after.size, before.size);
+    assert.is(punched, native);
+    if (native) {
+      assert.is(before.blocks - after.blocks, (128 * 1024) / 512, `blocks ${before.blocks} -> ${after.blocks}`);
+      assert.ok(bytes.subarray(64 * 1024, 192 * 1024).equals(Buffer.alloc(128 * 1024)));
+      assert.ok(bytes.subarray(0, 64 * 1024).equals(data.subarray(0, 64 * 1024)));
+      assert.ok(bytes.subarray(192 * 1024).equals(data.subarray(192 * 1024)));
+    } else {
+      assert.ok(bytes.equals(data));
+      assert.is(after.blocks, before.blocks);
+    }
+    assert.is(await punchHole(handle.fd, 0, 0), false, 'an empty range is nothing to do');
+  }),
+);
+
+test('readNow: page-cache hits read at once, a page only on disk (written with O_DIRECT) is refused with -1, 0 at end of file', () =>
+  withFile(async (path, handle) => {
+    const data = randomBytes(1 << 20);
+    await handle.write(data, 0, data.length, 0);
+    const into = Buffer.alloc(70_000);
+    const n = readNow(handle.fd, into, 100, 65_536, 4096);
+    if (!native) {
+      assert.is(n, -1, 'pure: always the thread pool');
+      return;
+    }
+    assert.is(n, 65_536);
+    assert.ok(into.subarray(100, 100 + n).equals(data.subarray(4096, 4096 + n)));
+    assert.is(readNow(handle.fd, into, 0, 100, data.length), 0, 'end of file');
+    assert.throws(() => readNow(handle.fd, into, 69_999, 2, 0), /past the end of the buffer/);
+    assert.throws(() => readNow(-1, into, 0, 1, 0), (e: NodeJS.ErrnoException) => e.code === 'EBADF' && e.syscall === 'preadv2');
+    // Bytes that never went through the page cache: nothing can be read without waiting for the disk.
+    const cold = `${path}.cold`;
+    execFileSync('dd', ['if=/dev/urandom', `of=${cold}`, 'bs=1M', 'count=2', 'oflag=direct', 'status=none']);
+    const coldHandle = await open(cold, 'r');
+    try {
+      assert.is(readNow(coldHandle.fd, into, 0, 4096, 1 << 20), -1);
+    } finally {
+      await coldHandle.close();
+    }
+  }),
+);
+
+test('hashChunksOffThread: the SHA-256 of every whole chunk, in order; refuses a partial chunk; absent on pure', async () => {
+  if (!native) {
+    assert.is(hashChunksOffThread, null);
+    return;
+  }
+  for (const chunkSize of [4096, 65536]) {
+    const data = randomBytes(chunkSize * 37);
+    const digests = await hashChunksOffThread!(data, chunkSize);
+    assert.is(digests.length, 37 * 32);
+    for (let i = 0; i < 37; i++) {
+      const expected = createHash('sha256').update(data.subarray(i * chunkSize, (i + 1) * chunkSize)).digest();
+      assert.ok(digests.subarray(i * 32, i * 32 + 32).equals(expected), `chunk ${i} of ${chunkSize}`);
+    }
+  }
+  assert.throws(() => hashChunksOffThread!(randomBytes(5000), 4096), /whole chunks/);
+});
+
+test.run();

@@ -1,0 +1,97 @@
+import { createRequire } from 'node:module';
+
+/**
+ * The one place that picks the file I/O backend, once, at load: the native addon (native/, built by
+ * node-gyp at `npm ci`) when it loads, else pure TypeScript. LAZYBD_NATIVE=0 forces pure, so the
+ * suite runs both. Native adds what Node lacks: SEEK_DATA/SEEK_HOLE (create skips holes instead of
+ * reading them), PUNCH_HOLE (a trimmed upper gives its space back) and RWF_NOWAIT reads (a page-cache
+ * hit is served on the main thread without a thread-pool hand-off), and chunk SHA-256 on the thread
+ * pool without a copy (create hashes chunks and the blob on two cores). Pure keeps every result
+ * byte-identical, only slower or without reclaiming space.
+ */
+
+interface Addon {
+  nextData(fd: number, offset: number): Promise<[number, number] | null>;
+  punchHole(fd: number, offset: number, length: number): Promise<void>;
+  readNoWait(fd: number, target: Uint8Array, at: number, length: number, position: number): number;
+  sha256Chunks(data: Uint8Array, chunkSize: number): Promise<Buffer>;
+}
+
+export interface FileIoBackend {
+  kind: 'native' | 'pure';
+  /** punchHole can free blocks (it always answers false otherwise). */
+  canPunchHoles: boolean;
+  /** Why this backend: what the native one adds, or why it is not in use. */
+  detail: string;
+}
+
+/** From dist/lib/store/ (where this module runs) to the addon node-gyp builds in native/build. */
+const ADDON_PATH = '../../../native/build/Release/lazybd_io.node';
+
+function load(): { addon: Addon | null; backend: FileIoBackend } {
+  if (process.env.LAZYBD_NATIVE === '0') return { addon: null, backend: { kind: 'pure', canPunchHoles: false, detail: 'LAZYBD_NATIVE=0' } };
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+    return { addon, backend: { kind: 'native', canPunchHoles: true, detail: 'lseek SEEK_DATA/SEEK_HOLE, fallocate PUNCH_HOLE, preadv2 RWF_NOWAIT, SHA-256 on the thread pool' } };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'MODULE_NOT_FOUND' ? 'native addon not built' : `native addon failed to load: ${err.message.split('\n')[0]}`;
+    return { addon: null, backend: { kind: 'pure', canPunchHoles: false, detail: why } };
+  }
+}
+
+const { addon, backend } = load();
+
+export const fileIoBackend: Readonly<FileIoBackend> = backend;
+
+/** One line for `lazybd --version`. */
+export function fileIoLine(): string {
+  return `file I/O: ${backend.kind} (${backend.detail})`;
+}
+
+/**
+ * The next stretch [start, end) at or after `offset` that may hold data, clamped to `size`; null
+ * when there is none. Without SEEK_DATA the rest of the file is one stretch: the caller reads it all
+ * and finds the zeroes itself, so the answer is a superset of the data either way.
+ */
+export async function nextDataRegion(fd: number, offset: number, size: number): Promise<[number, number] | null> {
+  if (offset >= size) return null;
+  if (!addon) return [offset, size];
+  const found = await addon.nextData(fd, offset);
+  if (!found || found[0] >= size) return null;
+  return [found[0], Math.min(found[1], size)];
+}
+
+/**
+ * Frees the file blocks of [offset, offset + length), which then read as zeroes (the size stays).
+ * True when done; false when the backend or the file system cannot (nothing changed then).
+ */
+export async function punchHole(fd: number, offset: number, length: number): Promise<boolean> {
+  if (!addon || length <= 0) return false;
+  try {
+    await addon.punchHole(fd, offset, length);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EOPNOTSUPP' || code === 'ENOSYS') return false;
+    throw e;
+  }
+}
+
+/**
+ * Reads what the page cache holds of [position, position + length) into target[at…] right now,
+ * without waiting for the disk: the bytes read (0 at end of file, fewer when only a prefix is cached),
+ * or -1 when nothing could be read without blocking (always, on the pure backend). The caller reads
+ * the rest through the thread pool.
+ */
+export function readNow(fd: number, target: Uint8Array, at: number, length: number, position: number): number {
+  return addon ? addon.readNoWait(fd, target, at, length, position) : -1;
+}
+
+/**
+ * SHA-256 of each whole `chunkSize` piece of `data` (32 bytes each, in order), computed on the thread
+ * pool; `data` must stay unchanged until the promise settles. Null on the pure backend: hash inline.
+ */
+export const hashChunksOffThread: ((data: Buffer, chunkSize: number) => Promise<Buffer>) | null = addon
+  ? (data, chunkSize) => addon.sha256Chunks(data, chunkSize)
+  : null;

@@ -1,0 +1,307 @@
+/*
+ * lazybd_io: the Linux file calls Node does not expose, and chunk hashing off the main thread
+ * (lib/store/native-io.ts loads it).
+ *
+ *   nextData(fd, offset)            -> Promise<[start, end] | null>  lseek SEEK_DATA, then SEEK_HOLE
+ *   punchHole(fd, offset, length)   -> Promise<void>                 fallocate(PUNCH_HOLE | KEEP_SIZE)
+ *   readNoWait(fd, buf, at, length, position) -> number              preadv2(RWF_NOWAIT): bytes read,
+ *                                                                    or -1 when it would block (or cannot be nowait)
+ *   sha256Chunks(buf, chunkSize)    -> Promise<Buffer>               SHA-256 of each whole chunk of buf,
+ *                                                                    32 bytes each, on the thread pool
+ *
+ * lseek and fallocate may wait on the disk and SHA-256 takes CPU, so they run on libuv's thread pool
+ * (napi async work).
+ * sha256Chunks lets create hash chunks on a pool thread while the main thread hashes the blob, without
+ * the copy WebCrypto makes (the caller keeps buf unchanged until the promise settles); it uses the
+ * OpenSSL that Node itself links and exports.
+ * readNoWait runs on the calling thread by design: RWF_NOWAIT makes the kernel answer from the page
+ * cache or refuse with EAGAIN, never wait, so a hit costs one syscall and no thread hand-off.
+ * Errors reject or throw like Node's fs errors: message "CODE: strerror, syscall", .code, .errno, .syscall.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <node_api.h>
+#include <openssl/evp.h>
+#include <uv.h>
+
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+
+#define CHECK(env, call)                                          \
+  do {                                                            \
+    if ((call) != napi_ok) {                                      \
+      napi_throw_error((env), "E_NATIVE_IO", "N-API call failed"); \
+      return NULL;                                                \
+    }                                                             \
+  } while (0)
+
+static napi_value errno_error(napi_env env, int err, const char *syscall) {
+  char message[256];
+  const char *name = uv_err_name(uv_translate_sys_error(err));
+  snprintf(message, sizeof message, "%s: %s, %s", name, strerror(err), syscall);
+  napi_value code, msg, error, errno_value, syscall_value;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, -err, &errno_value);
+  napi_set_named_property(env, error, "errno", errno_value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
+  napi_set_named_property(env, error, "syscall", syscall_value);
+  return error;
+}
+
+/* A non-negative integer argument that fits a file offset exactly (JS numbers are exact below 2^53). */
+static int get_offset(napi_env env, napi_value value, const char *what, int64_t *out) {
+  double d;
+  if (napi_get_value_double(env, value, &d) != napi_ok || !(d >= 0) || d > 9007199254740991.0 || d != (double)(int64_t)d) {
+    char message[96];
+    snprintf(message, sizeof message, "%s must be a non-negative safe integer", what);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
+    return 0;
+  }
+  *out = (int64_t)d;
+  return 1;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "missing arguments");
+    return 0;
+  }
+  return 1;
+}
+
+/* ---- async work shared by nextData, punchHole and sha256Chunks ---- */
+
+typedef enum { OP_NEXT_DATA, OP_PUNCH_HOLE, OP_SHA256 } op_kind;
+
+typedef struct {
+  op_kind kind;
+  int fd;
+  int64_t offset, length;
+  /* OP_SHA256: the input (held by a reference until done), its chunk size and count, the digests */
+  napi_ref input;
+  const unsigned char *bytes;
+  size_t chunk, count;
+  unsigned char *digests;
+  /* results */
+  int err;
+  const char *syscall;
+  int64_t start, end;
+  int found;
+  napi_deferred deferred;
+  napi_async_work work;
+} op_t;
+
+static void op_execute(napi_env env, void *data) {
+  (void)env;
+  op_t *op = data;
+  if (op->kind == OP_SHA256) {
+    for (size_t i = 0; i < op->count; i++)
+      if (EVP_Digest(op->bytes + i * op->chunk, op->chunk, op->digests + i * 32, NULL, EVP_sha256(), NULL) != 1) {
+        op->err = EINVAL;
+        op->syscall = "EVP_Digest";
+        return;
+      }
+    return;
+  }
+  if (op->kind == OP_PUNCH_HOLE) {
+    if (fallocate(op->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, op->offset, op->length) != 0) {
+      op->err = errno;
+      op->syscall = "fallocate";
+    }
+    return;
+  }
+  off_t start = lseek(op->fd, op->offset, SEEK_DATA);
+  if (start < 0) {
+    /* ENXIO: no data at or after offset (or offset is at or past the end). */
+    if (errno != ENXIO) {
+      op->err = errno;
+      op->syscall = "lseek";
+    }
+    return;
+  }
+  off_t end = lseek(op->fd, start, SEEK_HOLE);
+  if (end < 0) {
+    op->err = errno;
+    op->syscall = "lseek";
+    return;
+  }
+  op->found = 1;
+  op->start = start;
+  op->end = end;
+}
+
+static void op_complete(napi_env env, napi_status status, void *data) {
+  op_t *op = data;
+  napi_value result;
+  if (status != napi_ok) {
+    napi_value msg;
+    napi_create_string_utf8(env, "native file operation cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &result);
+    napi_reject_deferred(env, op->deferred, result);
+  } else if (op->err) {
+    napi_reject_deferred(env, op->deferred, errno_error(env, op->err, op->syscall));
+  } else {
+    if (op->kind == OP_SHA256) {
+      void *copy;
+      napi_create_buffer_copy(env, op->count * 32, op->digests, &copy, &result);
+    } else if (op->kind == OP_NEXT_DATA && op->found) {
+      napi_value s, e;
+      napi_create_array_with_length(env, 2, &result);
+      napi_create_int64(env, op->start, &s);
+      napi_create_int64(env, op->end, &e);
+      napi_set_element(env, result, 0, s);
+      napi_set_element(env, result, 1, e);
+    } else if (op->kind == OP_NEXT_DATA) {
+      napi_get_null(env, &result);
+    } else {
+      napi_get_undefined(env, &result);
+    }
+    napi_resolve_deferred(env, op->deferred, result);
+  }
+  if (op->input) napi_delete_reference(env, op->input);
+  napi_delete_async_work(env, op->work);
+  free(op->digests);
+  free(op);
+}
+
+static op_t *new_op(napi_env env, op_kind kind) {
+  op_t *op = calloc(1, sizeof *op);
+  if (!op) napi_throw_error(env, "ENOMEM", "out of memory");
+  else op->kind = kind;
+  return op;
+}
+
+/* Queues an operation on the thread pool (taking it over); its promise settles in op_complete. */
+static napi_value start_op(napi_env env, op_t *op) {
+  napi_value promise, name;
+  if (napi_create_promise(env, &op->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "lazybd_io", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, op_execute, op_complete, op, &op->work) != napi_ok ||
+      napi_queue_async_work(env, op->work) != napi_ok) {
+    if (op->input) napi_delete_reference(env, op->input);
+    free(op->digests);
+    free(op);
+    napi_throw_error(env, "E_NATIVE_IO", "could not queue native file operation");
+    return NULL;
+  }
+  return promise;
+}
+
+static napi_value next_data(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  int64_t offset;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  if (!get_offset(env, argv[1], "offset", &offset)) return NULL;
+  op_t *op = new_op(env, OP_NEXT_DATA);
+  if (!op) return NULL;
+  op->fd = fd;
+  op->offset = offset;
+  return start_op(env, op);
+}
+
+static napi_value punch_hole(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd;
+  int64_t offset, length;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  if (!get_offset(env, argv[1], "offset", &offset) || !get_offset(env, argv[2], "length", &length)) return NULL;
+  op_t *op = new_op(env, OP_PUNCH_HOLE);
+  if (!op) return NULL;
+  op->fd = fd;
+  op->offset = offset;
+  op->length = length;
+  return start_op(env, op);
+}
+
+static napi_value sha256_chunks(napi_env env, napi_callback_info info) {
+  napi_value argv[2], arraybuffer;
+  napi_typedarray_type type;
+  size_t length, byte_offset;
+  void *data;
+  int64_t chunk;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, &arraybuffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "buffer must be a Uint8Array");
+    return NULL;
+  }
+  if (!get_offset(env, argv[1], "chunkSize", &chunk)) return NULL;
+  if (chunk <= 0 || length % (size_t)chunk != 0) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "buffer must be whole chunks");
+    return NULL;
+  }
+  op_t *op = new_op(env, OP_SHA256);
+  if (!op) return NULL;
+  op->bytes = data;
+  op->chunk = (size_t)chunk;
+  op->count = length / (size_t)chunk;
+  op->digests = malloc(op->count * 32 + 1);
+  if (!op->digests || napi_create_reference(env, argv[0], 1, &op->input) != napi_ok) {
+    free(op->digests);
+    free(op);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  return start_op(env, op);
+}
+
+static napi_value read_no_wait(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  int32_t fd;
+  int64_t at, length, position;
+  napi_typedarray_type type;
+  size_t count, byte_offset;
+  void *data;
+  napi_value arraybuffer, result;
+  if (!get_args(env, info, 5, argv)) return NULL;
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  if (napi_get_typedarray_info(env, argv[1], &type, &count, &data, &arraybuffer, &byte_offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "buffer must be a Uint8Array");
+    return NULL;
+  }
+  if (!get_offset(env, argv[2], "at", &at) || !get_offset(env, argv[3], "length", &length) || !get_offset(env, argv[4], "position", &position)) return NULL;
+  if ((uint64_t)at + (uint64_t)length > count) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "at + length is past the end of the buffer");
+    return NULL;
+  }
+  struct iovec iov = {.iov_base = (char *)data + at, .iov_len = (size_t)length};
+  ssize_t n;
+  do n = preadv2(fd, &iov, 1, position, RWF_NOWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    /* EAGAIN: not all in the page cache; EOPNOTSUPP: a file system without nowait reads. Either way: the pool. */
+    if (errno == EAGAIN || errno == EOPNOTSUPP) {
+      CHECK(env, napi_create_int32(env, -1, &result));
+      return result;
+    }
+    napi_throw(env, errno_error(env, errno, "preadv2"));
+    return NULL;
+  }
+  CHECK(env, napi_create_int64(env, n, &result));
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"nextData", NULL, next_data, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readNoWait", NULL, read_no_wait, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sha256Chunks", NULL, sha256_chunks, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
