@@ -52,7 +52,11 @@ export class BlobCatalog {
   /** The blob's size, learning as little as possible: known layout, a manifest's descriptor, else a HEAD. */
   async size(upstream: Upstream, repository: string, digest: string): Promise<number> {
     const known = this.layouts.get(digest) ?? (await this.fromDisk(digest));
-    if (known) return known.size;
+    return known ? known.size : this.remoteSize(upstream, repository, digest);
+  }
+
+  /** A manifest's word for the size, else the registry's (HEAD). */
+  private async remoteSize(upstream: Upstream, repository: string, digest: string): Promise<number> {
     const hinted = this.hints.get(digest)?.size;
     if (hinted !== undefined) return hinted;
     supernodeUpstreamRequests.inc({ kind: 'head' });
@@ -85,7 +89,8 @@ export class BlobCatalog {
 
   private async learn(upstream: Upstream, repository: string, digest: string): Promise<BlobLayout> {
     const hint = this.hints.get(digest);
-    const size = await this.size(upstream, repository, digest);
+    // find() has looked in memory and on disk already.
+    const size = await this.remoteSize(upstream, repository, digest);
     const layout = (await this.learnLayer(upstream, repository, digest, size, hint)) ?? (await this.download(upstream, repository, digest, size));
     await writeFileAtomic(this.path(digest), encodeLayout(layout));
     return layout;

@@ -89,8 +89,10 @@ class Member {
  */
 export class SupernodeSet {
   readonly members: Member[];
+  private readonly timeouts: NonNullable<SupernodeSetOptions['timeouts']>;
 
   constructor(options: SupernodeSetOptions) {
+    this.timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
     this.members = options.urls.map((u) => new Member(u, options));
     if (new Set(this.members.map((m) => m.id)).size !== this.members.length) throw new LazybdError('E_USAGE', 'a supernode is named twice', { exitStatus: 2 });
   }
@@ -102,7 +104,7 @@ export class SupernodeSet {
 
   /** The chain link for blobs of `repository` on `registry`. */
   source(registry: string, repository: string): BlobRangeSource {
-    return new SupernodeSource(this.members, registry, repository);
+    return new SupernodeSource(this.members, registry, repository, this.timeouts);
   }
 
   async close(): Promise<void> {
@@ -121,9 +123,10 @@ class SupernodeSource implements BlobRangeSource {
     private readonly members: Member[],
     private readonly registry: string,
     private readonly repository: string,
+    timeouts: NonNullable<SupernodeSetOptions['timeouts']>,
   ) {
     this.ids = members.map((m) => m.id);
-    this.attemptTimeoutMs = 2 * (DEFAULT_TIMEOUTS.connectMs + DEFAULT_TIMEOUTS.headersMs) + 1000;
+    this.attemptTimeoutMs = 2 * (timeouts.connectMs + timeouts.headersMs) + 1000;
   }
 
   async fetch(blob: string, offset: number, length: number, signal: AbortSignal, run: ChunkRun): Promise<Buffer> {
