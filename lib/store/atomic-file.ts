@@ -23,12 +23,12 @@ export async function writeFileAtomic(path: string, data: string | Buffer): Prom
 /**
  * As writeFileAtomic, and durable: the new contents are synced before the rename and the
  * rename is synced after, so after a crash `path` holds the old file or the new one, never
- * nothing. For state a daemon must get back (its clones).
+ * nothing. For state a daemon must get back (its clones) and the store's index. `tmp` (same
+ * file system) is where the new contents are written first; default beside `path`.
  */
-export async function writeFileDurably(path: string, data: string | Buffer): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+export async function writeFileDurably(path: string, data: string | Buffer, tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`): Promise<void> {
   try {
-    const h = await open(tmp, 'wx', 0o600);
+    const h = await open(tmp, 'wx');
     try {
       await h.writeFile(data);
       await h.sync();

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   ANNOTATION_REF_NAME,
   MEDIA_TYPE_OCI_INDEX,
@@ -13,7 +13,7 @@ import {
 import { BlobWriter } from './blob-writer.js';
 import { BlobNotFoundError, ImageNotFoundError, StoreCorruptError } from './errors.js';
 import { FileRandomAccess } from './file-random-access.js';
-import { fsyncDir } from './fsync-dir.js';
+import { writeFileDurably } from './atomic-file.js';
 import { isProcessAlive } from './process-alive.js';
 import { withLock } from './store-lock.js';
 
@@ -232,18 +232,10 @@ export class OciStore {
     return this.writeAtomic(this.indexPath, JSON.stringify(index, null, 2) + '\n');
   }
 
-  private async writeAtomic(path: string, text: string | Buffer): Promise<void> {
-    const temp = join(this.tempDir, `meta-${process.pid}-${randomBytes(6).toString('hex')}`);
-    const h = await open(temp, 'wx');
-    try {
-      await h.writeFile(text);
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await rename(temp, path);
-    await fsyncDir(dirname(path));
+  private writeAtomic(path: string, text: string | Buffer): Promise<void> {
+    return writeFileDurably(path, text, join(this.tempDir, `meta-${process.pid}-${randomBytes(6).toString('hex')}`));
   }
+
 }
 
 async function exists(path: string): Promise<boolean> {
