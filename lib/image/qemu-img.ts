@@ -16,7 +16,7 @@ export interface QemuImgInfo {
 
 function failed(what: string, source: string, e: unknown): QemuImgError {
   const err = e as NodeJS.ErrnoException & { stderr?: string };
-  if (err.code === 'ENOENT' && err.stderr === undefined) return new QemuImgError('E_QEMU_IMG_MISSING', 'qemu-img is not installed (Debian: apt-get install qemu-utils)', { cause: e });
+  if (err.code === 'ENOENT' && err.syscall?.startsWith('spawn')) return new QemuImgError('E_QEMU_IMG_MISSING', 'qemu-img is not installed (Debian: apt-get install qemu-utils)', { cause: e });
   if (err.code === 'ABORT_ERR') return new QemuImgError('E_IMPORT_ABORTED', `${what} of ${source} was interrupted`, { cause: e });
   const detail = (err.stderr ?? err.message).trim().replace(/^qemu-img: /, '');
   return new QemuImgError('E_IMPORT_MALFORMED', `qemu-img cannot read ${source}: ${detail}`, { cause: e, exitStatus: 3 });
