@@ -33,6 +33,15 @@ async function mappedData(image: string): Promise<number> {
   return (JSON.parse(stdout) as { length: number; data: boolean }[]).filter((e) => e.data).reduce((n, e) => n + e.length, 0);
 }
 
+/** A store, the chain, and `qemu-img convert -O raw` of it (the bytes an import must give back). */
+async function fixture(dir: string) {
+  const env = { LAZYBD_STORE: join(dir, 'store') };
+  const top = await chain(dir);
+  const reference = join(dir, 'ref.raw');
+  await run('qemu-img', ['convert', '-O', 'raw', top, reference]);
+  return { env, top, reference };
+}
+
 const ok = (r: CliResult, what: string) => assert.is(r.status, 0, `${what}: ${r.stderr}`);
 
 /** Imports `source`, exports it again, and checks the export is byte-identical to `reference`. */
@@ -57,10 +66,7 @@ async function assertClean(env: { LAZYBD_STORE: string }, what: string) {
 test('import: a qcow2 with a backing file flattens byte-identical to qemu-img convert, holes stay holes', async () => {
   if (!(await requireTools('qemu-img', 'qemu-io'))) return;
   await withTempDir(async (dir) => {
-    const env = { LAZYBD_STORE: join(dir, 'store') };
-    const top = await chain(dir);
-    const reference = join(dir, 'ref.raw');
-    await run('qemu-img', ['convert', '-O', 'raw', top, reference]);
+    const { env, top, reference } = await fixture(dir);
     const r = await importMatches(dir, env, top, 'chain:v1', reference);
     assert.is(r.format, 'qcow2');
     assert.is(r.virtualSize, VIRTUAL);
@@ -79,10 +85,7 @@ test('import: a qcow2 with a backing file flattens byte-identical to qemu-img co
 test('import: vmdk, vhdx and raw inputs (probed, and raw forced with --format)', async () => {
   if (!(await requireTools('qemu-img', 'qemu-io'))) return;
   await withTempDir(async (dir) => {
-    const env = { LAZYBD_STORE: join(dir, 'store') };
-    const top = await chain(dir);
-    const reference = join(dir, 'ref.raw');
-    await run('qemu-img', ['convert', '-O', 'raw', '-S', '4k', top, reference]);
+    const { env, top, reference } = await fixture(dir);
     for (const format of ['vmdk', 'vhdx']) {
       const image = join(dir, `disk.${format}`);
       await run('qemu-img', ['convert', '-O', format, top, image]);
@@ -97,10 +100,7 @@ test('import: vmdk, vhdx and raw inputs (probed, and raw forced with --format)',
 test('import: an NBD URI (qemu-nbd --read-only on a unix socket)', async () => {
   if (!(await requireTools('qemu-img', 'qemu-io', 'qemu-nbd'))) return;
   await withTempDir(async (dir) => {
-    const env = { LAZYBD_STORE: join(dir, 'store') };
-    const top = await chain(dir);
-    const reference = join(dir, 'ref.raw');
-    await run('qemu-img', ['convert', '-O', 'raw', top, reference]);
+    const { env, top, reference } = await fixture(dir);
     const socket = join(dir, 'nbd.sock');
     // --persistent: import connects twice (info, then convert).
     const server = spawnOwned('qemu-nbd', ['--read-only', '--persistent', '-f', 'qcow2', '-k', socket, top]);
