@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lazybd, withTempDir, type CliResult } from './support/cli.js';
+import { LAZYBD_BIN, lazybd, withTempDir, type CliResult } from './support/cli.js';
 import { spawnOwned, waitFor } from './support/processes.js';
 import { requireTools } from './support/tools.js';
 
@@ -151,6 +152,32 @@ test('import: errors have codes and exit statuses, and leave the store clean', a
     await expect([encrypted], 3, 'E_IMPORT_ENCRYPTED');
     await expect([full], 1, 'E_QEMU_IMG_MISSING', { PATH: join(dir, 'no-bin') });
     await expect([`nbd+unix:///?socket=${join(dir, 'absent.sock')}`], 3, 'E_IMPORT_MALFORMED');
+  });
+});
+
+test('import: SIGTERM during the convert removes the temp raw and tags nothing', async () => {
+  if (!(await requireTools('qemu-img', 'nbdkit'))) return;
+  await withTempDir(async (dir) => {
+    const env = { LAZYBD_STORE: join(dir, 'store') };
+    const socket = join(dir, 'slow.sock');
+    // Every read takes a second: the convert is surely still running when the signal comes.
+    const server = spawnOwned('nbdkit', ['-f', '-U', socket, '--filter=delay', 'pattern', '64M', 'rdelay=1']);
+    try {
+      await waitFor(() => stat(socket).then(() => true, () => false), 10_000, 'nbdkit socket');
+      const child = spawn(process.execPath, [LAZYBD_BIN, 'import', `nbd+unix:///?socket=${socket}`, 'slow:v1', '--json'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+      const exited = once(child, 'exit');
+      const tmp = join(env.LAZYBD_STORE, 'tmp');
+      try {
+        await waitFor(async () => (await readdir(tmp).catch(() => [])).some((n) => n.startsWith('import-')), 20_000, 'the temp raw');
+      } finally {
+        child.kill('SIGTERM');
+      }
+      const [, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+      assert.is(signal, 'SIGTERM', 'ends by the signal it got');
+      await assertClean(env, 'SIGTERM');
+    } finally {
+      await server.stop();
+    }
   });
 });
 
