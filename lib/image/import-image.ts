@@ -29,6 +29,7 @@ export async function importImage(
   const info = await qemuImgInfo(source, options.format);
   const temp = store.tempPath('import');
   const abort = new AbortController();
+  // Sync on purpose: the process ends by the same signal right after, so nothing async would run.
   const onSignal = (signal: NodeJS.Signals) => {
     abort.abort();
     rmSync(temp, { force: true });

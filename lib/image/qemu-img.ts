@@ -14,10 +14,9 @@ export interface QemuImgInfo {
   virtualSize: number;
 }
 
-function failed(what: string, source: string, e: unknown): QemuImgError {
+function failed(source: string, e: unknown): QemuImgError {
   const err = e as NodeJS.ErrnoException & { stderr?: string };
   if (err.code === 'ENOENT' && err.syscall?.startsWith('spawn')) return new QemuImgError('E_QEMU_IMG_MISSING', 'qemu-img is not installed (Debian: apt-get install qemu-utils)', { cause: e });
-  if (err.code === 'ABORT_ERR') return new QemuImgError('E_IMPORT_ABORTED', `${what} of ${source} was interrupted`, { cause: e });
   const detail = (err.stderr ?? err.message).trim().replace(/^qemu-img: /, '');
   return new QemuImgError('E_IMPORT_MALFORMED', `qemu-img cannot read ${source}: ${detail}`, { cause: e, exitStatus: 3 });
 }
@@ -26,7 +25,7 @@ function failed(what: string, source: string, e: unknown): QemuImgError {
 export async function qemuImgInfo(source: string, format?: string): Promise<QemuImgInfo> {
   const args = ['info', '--output=json', ...(format ? ['-f', format] : []), source];
   const { stdout } = await run('qemu-img', args, { maxBuffer: 16 << 20 }).catch((e: unknown) => {
-    throw failed('qemu-img info', source, e);
+    throw failed(source, e);
   });
   const info = JSON.parse(stdout) as { format?: string; 'virtual-size'?: number; encrypted?: boolean };
   if (info.encrypted) throw new QemuImgError('E_IMPORT_ENCRYPTED', `${source} is encrypted; decrypt it first (qemu-img convert --object secret,...)`, { exitStatus: 3 });
@@ -48,10 +47,10 @@ export async function qemuImgToRaw(source: string, format: string | undefined, o
     if (m) options.onPercent?.(Number(m[1]));
   });
   await new Promise<void>((resolve, reject) => {
-    child.once('error', (e) => reject(failed('qemu-img convert', source, e)));
+    child.once('error', (e) => reject(failed(source, e)));
     child.once('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(failed('qemu-img convert', source, Object.assign(new Error(signal ? `killed by ${signal}` : `exit status ${code}`), { stderr })));
+      else reject(failed(source, Object.assign(new Error(signal ? `killed by ${signal}` : `exit status ${code}`), { stderr })));
     });
   });
 }
