@@ -47,6 +47,7 @@ const WELL_FORMED: Record<string, [string, unknown][]> = {
 /** A value for each positional argument the table declares: absent files and images, a closed loopback registry. */
 const ARGUMENTS: Record<string, (dir: string) => string> = {
   '<raw-image>': (dir) => join(dir, 'absent.raw'),
+  '<source>': (dir) => join(dir, 'absent.qcow2'),
   '<name:tag>': () => 'nope:v1',
   '[name:tag]': () => 'nope:v2',
   '<new-name:tag>': () => 'new:v1',

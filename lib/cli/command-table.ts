@@ -42,6 +42,7 @@ const supernodeOptions: readonly OptionSpec[] = [
   { name: 'token-file', kind: text, help: 'File holding the bearer token for --supernode (mode 600)' },
 ];
 
+const chunkSizeOption: OptionSpec = { name: 'chunk-size', kind: chunkSize, help: 'Verification/fetch chunk size in bytes (power of two, 4 KiB–16 MiB)', default: DEFAULT_CHUNK_SIZE };
 const upper: OptionSpec = { name: 'upper', kind: text, help: 'Directory of the writable upper file (created if absent)' };
 const daemonSocket: OptionSpec = { name: 'daemon', kind: text, help: "The daemon's control socket (default: the only running daemon's)" };
 const cacheDir: OptionSpec = { name: 'cache-dir', kind: text, help: 'Chunk cache directory (default <store>/chunk-cache)' };
@@ -53,8 +54,15 @@ export const lazybdCli: CliSpec = {
       name: 'create',
       args: '<raw-image> <name:tag>',
       describe: 'Create a one-layer image from a raw disk image (zero blocks become holes)',
-      options: [{ name: 'chunk-size', kind: chunkSize, help: 'Verification/fetch chunk size in bytes (power of two, 4 KiB–16 MiB)', default: DEFAULT_CHUNK_SIZE }],
+      options: [chunkSizeOption],
       run: lazyCommand(images, 'createCommand'),
+    },
+    {
+      name: 'import',
+      args: '<source> <name:tag>',
+      describe: 'Import anything qemu-img reads (qcow2, vmdk, vhdx, raw, nbd:// URI) as a one-layer image; backing chains are flattened, holes stay holes',
+      options: [chunkSizeOption, { name: 'format', kind: text, help: 'Source format (default: probed by qemu-img; set it for untrusted raw files)' }],
+      run: lazyCommand(images, 'importCommand'),
     },
     { name: 'inspect', args: '<name:tag>', describe: 'Show layers, sizes, extent and chunk counts, digests', options: [], run: lazyCommand(images, 'inspectCommand') },
     { name: 'export', args: '<name:tag> <out.raw>', describe: 'Flatten the image to a sparse raw file', options: [], run: lazyCommand(images, 'exportCommand') },

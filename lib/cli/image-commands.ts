@@ -1,5 +1,6 @@
 import { createImageFromRaw } from '../image/create-image.js';
 import { imageCreatedTime } from '../image/created-time.js';
+import { importImage } from '../image/import-image.js';
 import { exportRaw } from '../image/export-image.js';
 import { inspectImage } from '../image/inspect-image.js';
 import { LocalImage } from '../image/local-image.js';
@@ -43,6 +44,19 @@ export async function createCommand(raw: string, input: string, opts: GlobalOpti
     opts,
     { ref, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, virtualSize: r.virtualSize, dataBytes: r.summary.dataBytes, extents: r.summary.extentCount, chunks: r.summary.chunkCount },
     () => `created ${ref}: ${mib(r.virtualSize)} virtual, ${mib(r.summary.dataBytes)} data in ${r.summary.extentCount} extents, layer ${r.layer.digest} (${mib(r.layer.size)})`,
+  );
+}
+
+export async function importCommand(source: string, input: string, opts: GlobalOptions & { 'chunk-size': number; format?: string }): Promise<void> {
+  const ref = localRef(input);
+  const created = imageCreatedTime();
+  const store = await openStore(opts);
+  const options = { created, chunkSize: opts['chunk-size'], ...(opts.format ? { format: opts.format } : {}) };
+  const r = await withProgress('import', opts, (onProgress) => importImage(store, source, ref, { ...options, onProgress }));
+  printResult(
+    opts,
+    { ref, source, format: r.format, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, virtualSize: r.virtualSize, dataBytes: r.summary.dataBytes, extents: r.summary.extentCount, chunks: r.summary.chunkCount },
+    () => `imported ${source} (${r.format}) as ${ref}: ${mib(r.virtualSize)} virtual, ${mib(r.summary.dataBytes)} data in ${r.summary.extentCount} extents, layer ${r.layer.digest} (${mib(r.layer.size)})`,
   );
 }
 

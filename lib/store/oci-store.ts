@@ -79,6 +79,11 @@ export class OciStore {
     return BlobWriter.create(this.tempDir, this.blobDir);
   }
 
+  /** A fresh path in the store's temp dir (same file system as the blobs), not yet created. */
+  tempPath(prefix: string): string {
+    return join(this.tempDir, `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
   async putBlob(bytes: Buffer): Promise<{ digest: string; size: number }> {
     const w = await this.newBlob();
     try {
