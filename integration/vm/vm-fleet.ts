@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// The VM fleet harness (issue 11): M hosts of the datacenter harness, each booting K Debian VMs
+// at once under qemu TCG from lazybd disks of one registry image, against the same K VMs from
+// local qcow2 overlays on a local raw base; boot time to the guest's marker, registry and
+// supernode egress, bytes each host fetched. See integration/vm/README.md.
+// Run: npx tsc -p . && node dist/integration/vm/vm-fleet.js --hosts 1 --vms 1,2,4 --mode registry
+import { freemem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { harnessMain, numberOption, requireHarnessTools, UsageError } from '../scale/harness-main.js';
+import { supernodeAvailable } from '../scale/supernode.js';
+import { VM_TOOLS } from './boot-image.js';
+import { formatVmTable } from './vm-fleet-report.js';
+import { DISK_KINDS, runVmFleet, VM_MODES, type DiskKind, type VmFleetOptions, type VmMode } from './vm-fleet-run.js';
+
+const USAGE = `usage: node dist/integration/vm/vm-fleet.js [options]
+  --hosts M              simulated hosts (network namespaces), one lazybd daemon each (default 1)
+  --vms K[,K…]           VMs a host booting at once, one fleet start per K (default 1,2,4)
+  --mode M[,M…]          ${VM_MODES.join(', ')} (default registry)
+  --disks D              ${DISK_KINDS.join(', ')}: how a host makes its VMs' disks (default serve-upper)
+  --rounds R             single-VM reference rounds, local raw vs lazybd serve, best kept (default 1; 0: none)
+  --memory-mib N         guest memory (default 512)
+  --supernodes S         supernodes in the supernode modes (default 1)
+  --registry-mbit R      registry link rate (default 200)
+  --link-mbit R          every other link's rate (default 1000)
+  --rtt-us U             round-trip time between any two hosts (default 500; needs sch_netem)
+  --boot-timeout S       bound on one VM's boot to its marker and power-off (default 600)
+  --step-timeout S       bound on each service start and CLI call (default 300)
+  --timeout S            bound on the whole run (default 7200)
+  --json                 the report as JSON on stdout (progress stays on stderr)
+  --cleanup              only remove leftovers of killed runs, then exit`;
+
+/** A TCG guest's resident memory beyond its RAM, and a daemon's. */
+const VM_OVERHEAD = 200 * 2 ** 20;
+const BASE_MEMORY = 2 * 2 ** 30;
+
+function options(): { o: VmFleetOptions; json: boolean; cleanup: boolean; timeoutS: number } {
+  const { values } = parseArgs({
+    options: {
+      hosts: { type: 'string', default: '1' },
+      vms: { type: 'string', default: '1,2,4' },
+      mode: { type: 'string', default: 'registry' },
+      disks: { type: 'string', default: 'serve-upper' },
+      rounds: { type: 'string', default: '1' },
+      'memory-mib': { type: 'string', default: '512' },
+      supernodes: { type: 'string', default: '1' },
+      'registry-mbit': { type: 'string', default: '200' },
+      'link-mbit': { type: 'string', default: '1000' },
+      'rtt-us': { type: 'string', default: '500' },
+      'boot-timeout': { type: 'string', default: '600' },
+      'step-timeout': { type: 'string', default: '300' },
+      timeout: { type: 'string', default: '7200' },
+      json: { type: 'boolean', default: false },
+      cleanup: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const num = (name: string, min: number, max: number) => numberOption(values, name, min, max);
+  const list = <T extends string>(name: string, allowed: readonly T[]): T[] => {
+    const items = String(values[name as keyof typeof values]).split(',').map((m) => m.trim());
+    for (const m of items) if (!(allowed as readonly string[]).includes(m)) throw new UsageError(`unknown --${name} ${m} (${allowed.join(', ')})`);
+    return items as T[];
+  };
+  const vms = values.vms!.split(',').map((k) => numberOption({ vms: k }, 'vms', 1, 64));
+  const [disks] = list<DiskKind>('disks', DISK_KINDS);
+  return {
+    o: {
+      hosts: num('hosts', 1, 250),
+      vmsPerHost: vms,
+      modes: list<VmMode>('mode', VM_MODES),
+      disks: disks!,
+      rounds: num('rounds', 0, 20),
+      memoryMiB: num('memory-mib', 128, 16384),
+      supernodes: num('supernodes', 1, 240),
+      registryMbit: num('registry-mbit', 1, 100_000),
+      linkMbit: num('link-mbit', 1, 100_000),
+      rttUs: num('rtt-us', 0, 1_000_000),
+      bootTimeoutMs: num('boot-timeout', 10, 86_400) * 1000,
+      stepTimeoutMs: num('step-timeout', 5, 86_400) * 1000,
+    },
+    json: values.json!,
+    cleanup: values.cleanup!,
+    timeoutS: num('timeout', 10, 7 * 86_400),
+  };
+}
+
+async function preflight(o: VmFleetOptions): Promise<void> {
+  await requireHarnessTools(['ip', 'tc', 'curl', 'docker-registry', ...VM_TOOLS]);
+  if (o.modes.some((m) => m.startsWith('supernode')) && !(await supernodeAvailable())) throw new UsageError('the supernode modes need `lazybd supernode`, which this build lacks');
+  const need = BASE_MEMORY + o.hosts * Math.max(...o.vmsPerHost) * (o.memoryMiB * 2 ** 20 + VM_OVERHEAD);
+  if (freemem() < need) throw new UsageError(`${o.hosts} × ${Math.max(...o.vmsPerHost)} VMs need about ${(need / 2 ** 30).toFixed(1)} GiB of free memory; ${(freemem() / 2 ** 30).toFixed(1)} GiB are free`);
+}
+
+harnessMain(() => {
+  const { o, json, cleanup, timeoutS } = options();
+  return {
+    tag: 'vm-fleet',
+    json,
+    cleanup,
+    timeoutS,
+    preflight: () => preflight(o),
+    run: (run, log, onDatacenter) => runVmFleet(run, o, log, onDatacenter),
+    format: formatVmTable,
+    succeeded: (r) => [...r.lazy, ...r.qcow2].every((p) => p.stats.booted === p.stats.vms),
+  };
+});
