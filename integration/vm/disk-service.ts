@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { metricByLabel } from '../support/prometheus-text.js';
 import type { Owned } from '../support/processes.js';
+import { cpuSeconds } from '../support/proc-stat.js';
 import { firstJsonLine } from '../scale/lazybd-process.js';
 import type { LazybdHost } from './lazybd-host.js';
 
@@ -28,6 +29,8 @@ export interface DiskService {
   add(name: string): Promise<VmDisk>;
   /** Bytes the host's daemons received from each remote source (registry, supernode, peer), from their metrics. */
   sourceBytes(): Promise<Record<string, number>>;
+  /** CPU seconds the host's daemons have used so far: what serving the disks costs the host. */
+  cpuSeconds(): Promise<number>;
   /** Stops the daemons (their uppers are flushed). */
   stop(): Promise<void>;
 }
@@ -88,6 +91,10 @@ export class ServeUpperDisks implements DiskService {
       for (const [source, bytes] of Object.entries(metricByLabel(text, SOURCE_BYTES, 'source'))) out[source] = (out[source] ?? 0) + bytes;
     }
     return out;
+  }
+
+  async cpuSeconds(): Promise<number> {
+    return (await Promise.all(this.members.map((m) => cpuSeconds(m.daemon.child.pid!)))).reduce((a, b) => a + b, 0);
   }
 
   async stop(): Promise<void> {

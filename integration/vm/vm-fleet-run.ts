@@ -35,8 +35,10 @@ export interface VmFleetOptions {
   vmsPerHost: number[];
   modes: VmMode[];
   disks: DiskKind;
-  /** Single-VM reference rounds (local raw against lazy serve); 0: none. */
+  /** Times the reference and every fleet start are run (their order alternating); tables keep the best. */
   rounds: number;
+  /** Run the single-VM reference (local raw against lazy serve, with the working set). */
+  reference: boolean;
   memoryMiB: number;
   supernodes: number;
   registryMbit: number;
@@ -101,20 +103,30 @@ export async function runVmFleet(runName: string, o: VmFleetOptions, log: Log, o
   const t: Topology = { dc, image, registryHost: registryHost!, control: control!, registry: registry.endpoint, supernodeHosts, dhtHost: wantsP2p ? dhtHost : undefined, nodes, bases, inspect, dir };
 
   const reference: ReferenceRound[] = [];
-  for (let round = 0; round < o.rounds; round++) {
-    reference.push(await referenceRound(t, o, round));
-    const r = reference.at(-1)!;
-    log(`reference round ${round + 1}: local raw ${(r.localRawMs / 1000).toFixed(1)} s, lazybd serve ${(r.lazyMs / 1000).toFixed(1)} s, registry egress ${(r.registryEgressBytes / 2 ** 20).toFixed(1)} MiB, working set ${(r.workingSetBytes / 2 ** 20).toFixed(1)} MiB`);
-  }
   const qcow2: QcowPhase[] = [];
   const lazy: LazyPhase[] = [];
-  for (const k of o.vmsPerHost) {
-    qcow2.push(await qcowPhase(t, o, k));
-    log(`K=${k}: ${o.hosts * k} VMs from local qcow2 overlays, p99 ${(qcow2.at(-1)!.stats.p99Ms / 1000).toFixed(1)} s`);
-    for (const mode of o.modes) {
-      lazy.push(await lazyPhase(t, o, k, mode));
-      const l = lazy.at(-1)!;
-      log(`K=${k} ${mode}: ${l.stats.booted}/${l.stats.vms} booted from lazybd, p99 ${(l.stats.p99Ms / 1000).toFixed(1)} s, registry egress ${(l.registryEgressBytes / 2 ** 20).toFixed(1)} MiB`);
+  for (let round = 0; round < o.rounds; round++) {
+    if (o.reference) {
+      reference.push(await referenceRound(t, o, round));
+      const r = reference.at(-1)!;
+      log(`round ${round + 1}, one VM: local raw ${(r.localRawMs / 1000).toFixed(1)} s, lazybd serve ${(r.lazyMs / 1000).toFixed(1)} s, registry egress ${(r.registryEgressBytes / 2 ** 20).toFixed(1)} MiB, working set ${(r.workingSetBytes / 2 ** 20).toFixed(1)} MiB`);
+    }
+    for (const k of o.vmsPerHost) {
+      // Alternate which goes first, so neither always meets the other's leftovers (page cache, load).
+      const steps = [
+        async () => {
+          qcow2.push({ ...(await qcowPhase(t, o, k)), round });
+          log(`round ${round + 1}, K=${k}: ${o.hosts * k} VMs from local qcow2 overlays, p99 ${(qcow2.at(-1)!.stats.p99Ms / 1000).toFixed(1)} s`);
+        },
+        async () => {
+          for (const mode of o.modes) {
+            lazy.push({ ...(await lazyPhase(t, o, k, mode)), round });
+            const l = lazy.at(-1)!;
+            log(`round ${round + 1}, K=${k} ${mode}: ${l.stats.booted}/${l.stats.vms} booted from lazybd, p99 ${(l.stats.p99Ms / 1000).toFixed(1)} s, registry egress ${(l.registryEgressBytes / 2 ** 20).toFixed(1)} MiB`);
+          }
+        },
+      ];
+      for (const step of round % 2 === 0 ? steps : steps.reverse()) await step();
     }
   }
   const qemu = (await run('qemu-system-x86_64', ['--version'])).stdout.split('\n')[0]!.trim();
@@ -169,9 +181,10 @@ async function referenceRound(t: Topology, o: VmFleetOptions, round: number): Pr
         const vm = (await bootAll(t, o, [{ host, vm: 'lazy', drive: { kind: 'drive', file: disk.uri, format: 'raw' } }]))[0]!;
         const after = await t.dc.counters(t.registryHost);
         const sourceBytes = await disks.sourceBytes();
+        const daemonCpuS = await disks.cpuSeconds();
         await disks.stop();
         const trace = JSON.parse(await readFile(disk.traceFile!, 'utf8')) as { entries: [number, number][] };
-        return { vm, registryEgressBytes: after.txBytes - before.txBytes, sourceBytes, workingSetBytes: traceBytes(t.inspect, trace.entries), traceChunks: trace.entries.length };
+        return { vm, registryEgressBytes: after.txBytes - before.txBytes, sourceBytes, workingSetBytes: traceBytes(t.inspect, trace.entries), traceChunks: trace.entries.length, daemonCpuS };
       } finally {
         await disks.stop();
       }
@@ -187,14 +200,14 @@ async function referenceRound(t: Topology, o: VmFleetOptions, round: number): Pr
       vmRaw = await localRaw();
     }
     for (const v of [vmRaw, l.vm]) if (v.failure) throw new Error(`reference ${v.vm} boot failed: ${v.failure}`);
-    return { localRawMs: vmRaw.bootMs, lazyMs: l.vm.bootMs, registryEgressBytes: l.registryEgressBytes, sourceBytes: l.sourceBytes, workingSetBytes: l.workingSetBytes, traceChunks: l.traceChunks };
+    return { localRawMs: vmRaw.bootMs, lazyMs: l.vm.bootMs, registryEgressBytes: l.registryEgressBytes, sourceBytes: l.sourceBytes, workingSetBytes: l.workingSetBytes, traceChunks: l.traceChunks, daemonCpuS: l.daemonCpuS };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 /** K VMs a host from K qcow2 overlays on the host's local raw base: what a user does today. */
-async function qcowPhase(t: Topology, o: VmFleetOptions, k: number): Promise<QcowPhase> {
+async function qcowPhase(t: Topology, o: VmFleetOptions, k: number): Promise<Omit<QcowPhase, 'round'>> {
   const specs: VmSpec[] = [];
   const made: string[] = [];
   try {
@@ -221,7 +234,7 @@ function diskService(kind: DiskKind, options: DiskServiceOptions): DiskService {
 }
 
 /** K lazybd disks a host over the registry image, reached as `mode` says, and all M×K VMs booting from them at once. */
-async function lazyPhase(t: Topology, o: VmFleetOptions, k: number, mode: VmMode): Promise<LazyPhase> {
+async function lazyPhase(t: Topology, o: VmFleetOptions, k: number, mode: VmMode): Promise<Omit<LazyPhase, 'round'>> {
   const dir = join(t.dir, `k${k}-${mode.replace(/\W/g, '-')}`);
   await mkdir(dir);
   const egressHosts = [t.registryHost, ...t.supernodeHosts];
@@ -251,11 +264,10 @@ async function lazyPhase(t: Topology, o: VmFleetOptions, k: number, mode: VmMode
     const vms = await bootAll(t, o, specs);
     const after = await Promise.all([...egressHosts, ...t.nodes].map((h) => t.dc.counters(h)));
     const tx = (i: number) => after[i]!.txBytes - before[i]!.txBytes;
-    const hosts = await Promise.all(t.nodes.map(async (host, i) => ({
-      host: host.role,
-      rxBytes: after[egressHosts.length + i]!.rxBytes - before[egressHosts.length + i]!.rxBytes,
-      sourceBytes: await perHost.find((p) => p.host === host)!.disks.sourceBytes(),
-    })));
+    const hosts = await Promise.all(t.nodes.map(async (host, i) => {
+      const { disks } = perHost.find((p) => p.host === host)!;
+      return { host: host.role, rxBytes: after[egressHosts.length + i]!.rxBytes - before[egressHosts.length + i]!.rxBytes, sourceBytes: await disks.sourceBytes(), daemonCpuS: await disks.cpuSeconds() };
+    }));
     return {
       mode,
       vmsPerHost: k,

@@ -17,7 +17,8 @@ const USAGE = `usage: node dist/integration/vm/vm-fleet.js [options]
   --vms K[,K…]           VMs a host booting at once, one fleet start per K (default 1,2,4)
   --mode M[,M…]          ${VM_MODES.join(', ')} (default registry)
   --disks D              ${DISK_KINDS.join(', ')}: how a host makes its VMs' disks (default serve-upper)
-  --rounds R             single-VM reference rounds, local raw vs lazybd serve, best kept (default 1; 0: none)
+  --rounds R             runs of the reference and of every fleet start, order alternating; tables keep the best (default 1)
+  --no-reference         skip the single-VM reference (local raw vs lazybd serve, working set)
   --memory-mib N         guest memory (default 512)
   --supernodes S         supernodes in the supernode modes (default 1)
   --registry-mbit R      registry link rate (default 200)
@@ -35,12 +36,14 @@ const BASE_MEMORY = 2 * 2 ** 30;
 
 function options(): { o: VmFleetOptions; json: boolean; cleanup: boolean; timeoutS: number } {
   const { values } = parseArgs({
+    allowNegative: true,
     options: {
       hosts: { type: 'string', default: '1' },
       vms: { type: 'string', default: '1,2,4' },
       mode: { type: 'string', default: 'registry' },
       disks: { type: 'string', default: 'serve-upper' },
       rounds: { type: 'string', default: '1' },
+      reference: { type: 'boolean', default: true },
       'memory-mib': { type: 'string', default: '512' },
       supernodes: { type: 'string', default: '1' },
       'registry-mbit': { type: 'string', default: '200' },
@@ -72,7 +75,8 @@ function options(): { o: VmFleetOptions; json: boolean; cleanup: boolean; timeou
       vmsPerHost: vms,
       modes: list<VmMode>('mode', VM_MODES),
       disks: disks!,
-      rounds: num('rounds', 0, 20),
+      rounds: num('rounds', 1, 20),
+      reference: values.reference!,
       memoryMiB: num('memory-mib', 128, 16384),
       supernodes: num('supernodes', 1, 240),
       registryMbit: num('registry-mbit', 1, 100_000),
