@@ -5,89 +5,50 @@
 // supernode egress, bytes each host fetched. See integration/vm/README.md.
 // Run: npx tsc -p . && node dist/integration/vm/vm-fleet.js --hosts 1 --vms 1,2,4 --mode registry
 import { freemem } from 'node:os';
-import { parseArgs } from 'node:util';
-import { harnessMain, numberOption, requireHarnessTools, UsageError } from '../scale/harness-main.js';
+import { harnessMain, listOption, numberOption, parseHarnessArgs, requireHarnessTools, UsageError } from '../scale/harness-main.js';
 import { supernodeAvailable } from '../scale/supernode.js';
 import { VM_TOOLS } from './boot-image.js';
 import { formatVmTable } from './vm-fleet-report.js';
 import { DISK_KINDS, runVmFleet, VM_MODES, type DiskKind, type VmFleetOptions, type VmMode } from './vm-fleet-run.js';
 
-const USAGE = `usage: node dist/integration/vm/vm-fleet.js [options]
-  --hosts M              simulated hosts (network namespaces), one lazybd daemon each (default 1)
+const USAGE = `  --hosts M              simulated hosts (network namespaces), one lazybd daemon each (default 1)
   --vms K[,K…]           VMs a host booting at once, one fleet start per K (default 1,2,4)
   --mode M[,M…]          ${VM_MODES.join(', ')} (default registry)
-  --disks D              ${DISK_KINDS.join(', ')}: how a host makes its VMs' disks (default serve-upper)
+  --disks D              ${DISK_KINDS.join(', ')}: how a host makes its VMs' disks (default ${DISK_KINDS[0]})
   --rounds R             runs of the reference and of every fleet start, order alternating; tables keep the best (default 1)
   --no-reference         skip the single-VM reference (local raw vs lazybd serve, working set)
   --memory-mib N         guest memory (default 512)
-  --supernodes S         supernodes in the supernode modes (default 1)
-  --registry-mbit R      registry link rate (default 200)
-  --link-mbit R          every other link's rate (default 1000)
-  --rtt-us U             round-trip time between any two hosts (default 500; needs sch_netem)
-  --boot-timeout S       bound on one VM's boot to its marker and power-off (default 600)
-  --step-timeout S       bound on each service start and CLI call (default 300)
-  --timeout S            bound on the whole run (default 7200)
-  --json                 the report as JSON on stdout (progress stays on stderr)
-  --cleanup              only remove leftovers of killed runs, then exit`;
+  --boot-timeout S       bound on one VM's boot to its marker and power-off (default 600)`;
 
 /** A TCG guest's resident memory beyond its RAM, and a daemon's. */
 const VM_OVERHEAD = 200 * 2 ** 20;
 const BASE_MEMORY = 2 * 2 ** 30;
 
 function options(): { o: VmFleetOptions; json: boolean; cleanup: boolean; timeoutS: number } {
-  const { values } = parseArgs({
-    allowNegative: true,
-    options: {
-      hosts: { type: 'string', default: '1' },
-      vms: { type: 'string', default: '1,2,4' },
-      mode: { type: 'string', default: 'registry' },
-      disks: { type: 'string', default: 'serve-upper' },
-      rounds: { type: 'string', default: '1' },
-      reference: { type: 'boolean', default: true },
-      'memory-mib': { type: 'string', default: '512' },
-      supernodes: { type: 'string', default: '1' },
-      'registry-mbit': { type: 'string', default: '200' },
-      'link-mbit': { type: 'string', default: '1000' },
-      'rtt-us': { type: 'string', default: '500' },
-      'boot-timeout': { type: 'string', default: '600' },
-      'step-timeout': { type: 'string', default: '300' },
-      timeout: { type: 'string', default: '7200' },
-      json: { type: 'boolean', default: false },
-      cleanup: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const { values, common, ...rest } = parseHarnessArgs('dist/integration/vm/vm-fleet.js', {
+    hosts: { type: 'string', default: '1' },
+    vms: { type: 'string', default: '1,2,4' },
+    mode: { type: 'string', default: 'registry' },
+    disks: { type: 'string', default: DISK_KINDS[0] },
+    rounds: { type: 'string', default: '1' },
+    reference: { type: 'boolean', default: true },
+    'memory-mib': { type: 'string', default: '512' },
+    'boot-timeout': { type: 'string', default: '600' },
+  }, USAGE, { stepHelp: 'bound on each service start and CLI call', timeoutS: 7200 });
   const num = (name: string, min: number, max: number) => numberOption(values, name, min, max);
-  const list = <T extends string>(name: string, allowed: readonly T[]): T[] => {
-    const items = String(values[name as keyof typeof values]).split(',').map((m) => m.trim());
-    for (const m of items) if (!(allowed as readonly string[]).includes(m)) throw new UsageError(`unknown --${name} ${m} (${allowed.join(', ')})`);
-    return items as T[];
-  };
-  const vms = values.vms!.split(',').map((k) => numberOption({ vms: k }, 'vms', 1, 64));
-  const [disks] = list<DiskKind>('disks', DISK_KINDS);
   return {
     o: {
+      ...common,
       hosts: num('hosts', 1, 250),
-      vmsPerHost: vms,
-      modes: list<VmMode>('mode', VM_MODES),
-      disks: disks!,
+      vmsPerHost: String(values.vms).split(',').map((k) => numberOption({ vms: k }, 'vms', 1, 64)),
+      modes: listOption<VmMode>(String(values.mode), 'mode', VM_MODES),
+      disks: listOption<DiskKind>(String(values.disks), 'disks', DISK_KINDS)[0]!,
       rounds: num('rounds', 1, 20),
-      reference: values.reference!,
+      reference: values.reference as boolean,
       memoryMiB: num('memory-mib', 128, 16384),
-      supernodes: num('supernodes', 1, 240),
-      registryMbit: num('registry-mbit', 1, 100_000),
-      linkMbit: num('link-mbit', 1, 100_000),
-      rttUs: num('rtt-us', 0, 1_000_000),
       bootTimeoutMs: num('boot-timeout', 10, 86_400) * 1000,
-      stepTimeoutMs: num('step-timeout', 5, 86_400) * 1000,
     },
-    json: values.json!,
-    cleanup: values.cleanup!,
-    timeoutS: num('timeout', 10, 7 * 86_400),
+    ...rest,
   };
 }
 
