@@ -19,6 +19,8 @@ export interface VmOptions {
   /** More kernel command line, e.g. `lazybd.write=WORD` (stored on the guest's disk). */
   append?: string[];
   memoryMiB?: number;
+  /** `tcg` (the default: KVM cannot boot a Linux kernel on the machines these tests run on) or `kvm`. */
+  accel?: 'tcg' | 'kvm';
   /** Bound on the whole boot, marker and power-off included. */
   timeoutMs: number;
   /** Starts qemu (argv without setpriv); the default owns it in this process. The fleet harness runs it in a host's namespace. */
@@ -58,7 +60,8 @@ export function qemuArgs(o: Omit<VmOptions, 'timeoutMs' | 'spawn'>): string[] {
   // panic=-1 with -no-reboot: a guest that cannot mount its root ends qemu at once, not at the timeout.
   const append = ['root=/dev/vda', 'rw', 'console=ttyS0', 'fsck.mode=skip', 'panic=-1', 'quiet', ...(o.append ?? [])];
   return [
-    '-accel', 'tcg',
+    '-accel', o.accel ?? 'tcg',
+    ...(o.accel === 'kvm' ? ['-cpu', 'host'] : []),
     '-machine', 'pc',
     '-m', String(o.memoryMiB ?? 512),
     '-smp', '1',

@@ -40,6 +40,7 @@ export interface VmFleetOptions {
   /** Run the single-VM reference (local raw against lazy serve, with the working set). */
   reference: boolean;
   memoryMiB: number;
+  accel: 'tcg' | 'kvm';
   supernodes: number;
   registryMbit: number;
   linkMbit: number;
@@ -134,7 +135,7 @@ export async function runVmFleet(runName: string, o: VmFleetOptions, log: Log, o
   return {
     run: runName,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, qemu, loadAverage: [loadAtStart, loadavg()[0]!] },
-    topology: { hosts: o.hosts, supernodes: supernodeHosts.length, registryMbit: o.registryMbit, linkMbit: o.linkMbit, rttUs: o.rttUs, delayApplied: dc.delayApplied, memoryMiB: o.memoryMiB },
+    topology: { hosts: o.hosts, supernodes: supernodeHosts.length, registryMbit: o.registryMbit, linkMbit: o.linkMbit, rttUs: o.rttUs, delayApplied: dc.delayApplied, memoryMiB: o.memoryMiB, accel: o.accel },
     image: { kernelVersion: image.build.kernelVersion, virtualBytes: inspect.virtualSize, dataBytes, layerBytes: inspect.layers.reduce((n, l) => n + l.size, 0), chunkSize: inspect.chunkSize, buildSeconds: image.build.buildSeconds, builtNow: image.builtNow },
     reference,
     qcow2,
@@ -154,7 +155,7 @@ async function bootAll(t: Topology, o: VmFleetOptions, specs: VmSpec[]): Promise
   return Promise.all(specs.map(async (s): Promise<VmOutcome> => {
     const base = { host: s.host.role, vm: s.vm };
     try {
-      const b = await bootVm({ image: t.image, drive: s.drive, memoryMiB: o.memoryMiB, timeoutMs: o.bootTimeoutMs, spawn: (cmd, args) => t.dc.spawn(s.host, cmd, args) });
+      const b = await bootVm({ image: t.image, drive: s.drive, memoryMiB: o.memoryMiB, accel: o.accel, timeoutMs: o.bootTimeoutMs, spawn: (cmd, args) => t.dc.spawn(s.host, cmd, args) });
       // Every disk of a phase is fresh: a guest that counts an earlier boot booted someone else's disk.
       if (b.marker.boots !== 1) return { ...base, bootMs: NaN, guestUptimeS: b.marker.uptimeS, failure: `the disk was not fresh: boot ${b.marker.boots}` };
       return { ...base, bootMs: b.bootMs, guestUptimeS: b.marker.uptimeS };

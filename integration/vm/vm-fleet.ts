@@ -18,6 +18,7 @@ const USAGE = `  --hosts M              simulated hosts (network namespaces), on
   --rounds R             runs of the reference and of every fleet start, order alternating; tables keep the best (default 1)
   --no-reference         skip the single-VM reference (local raw vs lazybd serve, working set)
   --memory-mib N         guest memory (default 512)
+  --accel A              tcg or kvm (default tcg: KVM does not boot Linux on the machines this was written on)
   --boot-timeout S       bound on one VM's boot to its marker and power-off (default 600)`;
 
 /** A TCG guest's resident memory beyond its RAM, and a daemon's. */
@@ -33,6 +34,7 @@ function options(): { o: VmFleetOptions; json: boolean; cleanup: boolean; timeou
     rounds: { type: 'string', default: '1' },
     reference: { type: 'boolean', default: true },
     'memory-mib': { type: 'string', default: '512' },
+    accel: { type: 'string', default: 'tcg' },
     'boot-timeout': { type: 'string', default: '600' },
   }, USAGE, { stepHelp: 'bound on each service start and CLI call', timeoutS: 7200 });
   const num = (name: string, min: number, max: number) => numberOption(values, name, min, max);
@@ -46,6 +48,7 @@ function options(): { o: VmFleetOptions; json: boolean; cleanup: boolean; timeou
       rounds: num('rounds', 1, 20),
       reference: values.reference as boolean,
       memoryMiB: num('memory-mib', 128, 16384),
+      accel: listOption(String(values.accel), 'accel', ['tcg', 'kvm'] as const)[0]!,
       bootTimeoutMs: num('boot-timeout', 10, 86_400) * 1000,
     },
     ...rest,
