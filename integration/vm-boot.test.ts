@@ -7,25 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lazybd } from './support/cli.js';
-import { startRegistry, type RegistryServer } from './support/registry-server.js';
-import { requireTools } from './support/tools.js';
 import { attachBlockDevice } from './vm/block-device.js';
-import { bootImage, VM_TOOLS, type BootImage } from './vm/boot-image.js';
 import { remoteBytes, ServeUpperDisks, type VmDisk } from './vm/disk-service.js';
 import { localHost } from './vm/lazybd-host.js';
+import { canBootVms, publishBootImage, type PublishedBootImage } from './vm/published-boot-image.js';
 import { bootVm } from './vm/qemu-vm.js';
 
 /** A TCG boot takes 20-40 s on 2 idle cores; a loaded machine may double it. */
 const BOOT_TIMEOUT_MS = 240_000;
 
-interface Ctx {
+interface Ctx extends PublishedBootImage {
   dir: string;
-  image: BootImage;
-  registry: RegistryServer;
-  remote: string;
-  /** Bytes of data in the lazybd image (what a full pull would fetch). */
-  dataBytes: number;
   disks?: ServeUpperDisks;
   disk?: VmDisk;
   /** Remote bytes after the first boot. */
@@ -36,22 +28,9 @@ const vm = suite<Ctx>('vm-boot');
 let ready = false;
 
 vm.before(async (c) => {
-  if (process.getuid?.() !== 0) {
-    if (process.env.CI === 'true') throw new Error('the VM tests need root (debootstrap, losetup)');
-    console.warn('  (skipping: not root)');
-    return;
-  }
-  if (!(await requireTools(...VM_TOOLS, 'docker-registry', 'nbdfuse', 'losetup'))) return;
+  if (!(await canBootVms('nbdfuse', 'losetup'))) return;
   c.dir = await mkdtemp(join(tmpdir(), 'lazybd-vm-'));
-  c.image = await bootImage();
-  c.registry = await startRegistry();
-  c.remote = `${c.registry.host}/vm/boot:v1`;
-  const origin = { LAZYBD_STORE: join(c.dir, 'origin') };
-  const created = await lazybd(['create', c.image.disk, 'vm/boot:v1', '--json'], origin);
-  assert.is(created.status, 0, created.stderr);
-  c.dataBytes = (JSON.parse(created.stdout) as { dataBytes: number }).dataBytes;
-  const pushed = await lazybd(['push', 'vm/boot:v1', c.remote, '--plain-http'], origin);
-  assert.is(pushed.status, 0, pushed.stderr);
+  Object.assign(c, await publishBootImage(c.dir));
   ready = true;
 });
 

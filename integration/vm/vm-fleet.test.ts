@@ -5,22 +5,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { requireTools } from '../support/tools.js';
 import { HARNESS_TOOLS, runHarness } from '../scale/datacenter-harness.js';
 import { findRunResources } from '../scale/sweep.js';
-import { VM_TOOLS } from './boot-image.js';
+import { canBootVms } from './published-boot-image.js';
 import type { VmFleetReport } from './vm-fleet-report.js';
 
 const VM_FLEET_BIN = join(process.cwd(), 'dist', 'integration', 'vm', 'vm-fleet.js');
 const K = 2;
 
 test('1 host × 2 VMs from lazybd disks and from local qcow2 overlays, after a single-VM reference: all boot, egress as the disks imply, all cleaned up', async () => {
-  if (process.getuid?.() !== 0) {
-    if (process.env.CI === 'true') throw new Error('the VM fleet test needs root (network namespaces)');
-    console.warn('  (skipping: not root)');
-    return;
-  }
-  if (!(await requireTools(...HARNESS_TOOLS, ...VM_TOOLS))) return;
+  if (!(await canBootVms(...HARNESS_TOOLS))) return;
   const r = await runHarness<VmFleetReport>(['--hosts', '1', '--vms', String(K), '--mode', 'registry', '--rounds', '1', '--boot-timeout', '300', '--step-timeout', '120'], 900_000, VM_FLEET_BIN);
   assert.is(r.status, 0, r.stderr);
   const report = r.report!;
