@@ -100,7 +100,11 @@ export async function bootVm(o: VmOptions): Promise<VmBoot> {
     if (marker) bootMs = performance.now() - t0;
   };
   qemu.child.stdout?.on('data', onData);
-  const timer = setTimeout(() => void qemu.stop(1000), o.timeoutMs);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void qemu.stop(1000);
+  }, o.timeoutMs);
   try {
     await exited;
   } finally {
@@ -110,7 +114,8 @@ export async function bootVm(o: VmOptions): Promise<VmBoot> {
   const exitMs = performance.now() - t0;
   const status = qemu.child.exitCode ?? qemu.child.signalCode;
   const tail = () => qemu.output().slice(-3000);
-  if (!marker) throw new VmBootError(`the guest printed no boot marker (qemu ended with ${status} after ${(exitMs / 1000).toFixed(1)} s, limit ${o.timeoutMs / 1000} s):\n${tail()}`);
-  if (qemu.child.exitCode !== 0) throw new VmBootError(`the guest reached its marker in ${(bootMs / 1000).toFixed(1)} s but did not power off (qemu ended with ${status}):\n${tail()}`);
+  const ended = timedOut ? `stopped at the ${o.timeoutMs / 1000} s limit` : `qemu ended with ${status} after ${(exitMs / 1000).toFixed(1)} s`;
+  if (!marker) throw new VmBootError(`the guest printed no boot marker (${ended}):\n${tail()}`);
+  if (qemu.child.exitCode !== 0) throw new VmBootError(`the guest reached its marker in ${(bootMs / 1000).toFixed(1)} s but did not power off (${ended}):\n${tail()}`);
   return { bootMs, exitMs, marker, serial: qemu.output() };
 }
