@@ -51,6 +51,8 @@ const ARGUMENTS: Record<string, (dir: string) => string> = {
   '[name:tag]': () => 'nope:v2',
   '<new-name:tag>': () => 'new:v1',
   '<image>': () => 'nope:v1',
+  '[image]': () => 'nope:v3',
+  '<name>': () => 'vm1',
   '<out.raw>': (dir) => join(dir, 'out.raw'),
   '<upper-dir>': (dir) => join(dir, 'absent-upper'),
   '<registry-ref>': () => '127.0.0.1:9/nope:v1',
@@ -375,7 +377,7 @@ test('lazybd (spawned): the examples of issue 8, --json errors, --help and --ver
     for (const c of lazybdCli.commands) assert.match(help.stdout, new RegExp(`\\n    ${escape(c.name)} `));
     assert.is(serveHelp.status, 0);
     for (const o of optionsOf(lazybdCli.commands.find((c) => c.name === 'serve')!)) assert.match(serveHelp.stdout, new RegExp(`--${escape(o.name)} `));
-    assert.match(serveHelp.stdout, /lazybd serve <image>\.\.\. \[options\]/);
+    assert.match(serveHelp.stdout, /lazybd serve \[image\]\.\.\. \[options\]/);
     assert.is(version.status, 0);
     // The second line names the file I/O backend this environment loads (the same one as this process).
     assert.is(version.stdout, `lazybd, 0.1.0\n${fileIoLine()}\n`);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { DaemonStatus } from '../lib/daemon/status-file.js';
+import type { DaemonStatus } from '../lib/control/api.js';
 import { LAZYBD_BIN, lazybd } from './support/cli.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { createAndPush } from './support/push-image.js';

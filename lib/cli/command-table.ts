@@ -17,6 +17,7 @@ const daemons = () => import('./daemon-commands.js');
 const registries = () => import('./registry-commands.js');
 const mounts = () => import('./mount-commands.js');
 const statuses = () => import('./status-commands.js');
+const controls = () => import('./control-commands.js');
 const supernodes = () => import('./supernode-commands.js');
 const p2p = () => import('./p2p-commands.js');
 
@@ -42,6 +43,7 @@ const supernodeOptions: readonly OptionSpec[] = [
 ];
 
 const upper: OptionSpec = { name: 'upper', kind: text, help: 'Directory of the writable upper file (created if absent)' };
+const daemonSocket: OptionSpec = { name: 'daemon', kind: text, help: "The daemon's control socket (default: the only running daemon's)" };
 const cacheDir: OptionSpec = { name: 'cache-dir', kind: text, help: 'Chunk cache directory (default <store>/chunk-cache)' };
 
 export const lazybdCli: CliSpec = {
@@ -61,8 +63,8 @@ export const lazybdCli: CliSpec = {
     { name: 'rm', args: '<name:tag>', describe: 'Remove an image; blobs other images use stay', options: [], run: lazyCommand(images, 'rmCommand') },
     {
       name: 'serve',
-      args: '<image>...',
-      describe: 'Export images (name:tag or registry refs, pulled lazily) over NBD (unix socket by default); more images may follow the first',
+      args: '[image]...',
+      describe: 'Export images (name:tag or registry refs, pulled lazily) over NBD (unix socket by default); clones and more images are added at run time over the control socket',
       options: [
         ...registryOptions,
         ...supernodeOptions,
@@ -85,6 +87,8 @@ export const lazybdCli: CliSpec = {
         { name: 'p2p-host', kind: text, help: 'Address the P2P node binds to (default 127.0.0.1)' },
         { name: 'p2p-upload-rate', kind: rate, help: 'Uploads to neighbours, MB/s in all (0: unlimited)', default: 32 },
         { name: 'p2p-max-uploads', kind: count, help: 'Neighbours served at once (the others are choked)', default: 8 },
+        { name: 'control', kind: text, help: 'Control socket (owner-only) for clone, exports, status (default $XDG_RUNTIME_DIR/lazybd/control/<pid>.sock)' },
+        { name: 'state-dir', kind: text, help: 'Where clones and added exports are kept across restarts (default <store>/daemon)' },
       ],
       run: lazyCommand(daemons, 'serveCommand'),
     },
@@ -109,7 +113,44 @@ export const lazybdCli: CliSpec = {
       run: lazyCommand(mounts, 'mountCommand'),
     },
     { name: 'umount', args: '<mountpoint>', describe: 'Unmount and stop what lazybd mount started', options: [], run: lazyCommand(mounts, 'umountCommand') },
-    { name: 'status', args: '', describe: 'Running daemons: exports, bytes local vs total, sources, prefetch', options: [], run: lazyCommand(statuses, 'statusCommand') },
+    { name: 'status', args: '', describe: 'Running daemons: exports, clients, bytes local vs total, sources, prefetch', options: [daemonSocket], run: lazyCommand(controls, 'statusCommand') },
+    {
+      name: 'clone',
+      args: '<image> <name>',
+      describe: 'Add a writable clone of an image (name:tag or registry ref) to a running daemon: export NAME with a fresh upper, kept across restarts',
+      options: [daemonSocket],
+      run: lazyCommand(controls, 'cloneCommand'),
+    },
+    { name: 'clones', args: '', describe: "A running daemon's clones", options: [daemonSocket], run: lazyCommand(controls, 'clonesCommand') },
+    {
+      name: 'clone rm',
+      args: '<name>',
+      describe: 'Remove a clone and delete its upper (refused while NBD clients are connected)',
+      options: [daemonSocket, { name: 'force', kind: 'flag', help: 'Drop connected clients' }, { name: 'keep', kind: 'flag', help: "Keep the clone's upper (moved to <state-dir>/kept/)" }],
+      run: lazyCommand(controls, 'cloneRmCommand'),
+    },
+    {
+      name: 'clone commit',
+      args: '<name> <new-name:tag>',
+      describe: "Turn a clone's upper into a new image over its base (refused while clients are connected); the clone stays",
+      options: [daemonSocket],
+      run: lazyCommand(controls, 'cloneCommitCommand'),
+    },
+    { name: 'exports', args: '', describe: "A running daemon's exports (images and clones)", options: [daemonSocket], run: lazyCommand(controls, 'exportsCommand') },
+    {
+      name: 'exports add',
+      args: '<image>',
+      describe: 'Serve another image (read-only) from a running daemon, kept across restarts',
+      options: [daemonSocket, { name: 'name', kind: text, help: 'Export name (default: the image ref)' }],
+      run: lazyCommand(controls, 'exportsAddCommand'),
+    },
+    {
+      name: 'exports rm',
+      args: '<name>',
+      describe: 'Stop serving an image export (refused while clients are connected)',
+      options: [daemonSocket, { name: 'force', kind: 'flag', help: 'Drop connected clients' }],
+      run: lazyCommand(controls, 'exportsRmCommand'),
+    },
     {
       name: 'trace attach',
       args: '<name:tag> <trace-file>',

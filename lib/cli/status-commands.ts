@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readStatuses } from '../daemon/status-file.js';
 import { lockDir } from '../daemon/dir-lock.js';
 import { openLayerFromMeta } from '../format/meta-random-access.js';
 import { attachTrace } from '../image/attach-trace.js';
@@ -10,27 +9,6 @@ import { localRef, mib, openStore } from './image-commands.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
 
-
-/** `lazybd status`: every running daemon's exports, how much of each is local, prefetch state. */
-export async function statusCommand(opts: GlobalOptions): Promise<void> {
-  const daemons = await readStatuses();
-  printResult(opts, daemons, () => {
-    if (daemons.length === 0) return '(no lazybd daemon running)';
-    return daemons
-      .flatMap((d) =>
-        d.exports.map((e) => {
-          const pct = e.bytesTotal ? ((100 * e.bytesLocal) / e.bytesTotal).toFixed(1) : '100.0';
-          return [
-            `${e.export} (pid ${d.pid}) ${e.uri}`,
-            `  local ${mib(e.bytesLocal)} of ${mib(e.bytesTotal)} (${pct}%)  ${e.writable ? 'writable' : 'read-only'}`,
-            `  sources: ${e.sources.join(' -> ')}${e.peers === undefined ? '' : `  (P2P: ${e.peers} peer${e.peers === 1 ? '' : 's'})`}`,
-            `  prefetch: ${e.prefetch.state}${e.prefetch.rateBytesPerSec ? ` at ${(e.prefetch.rateBytesPerSec / 1e6).toFixed(1)} MB/s` : ''}`,
-          ].join('\n');
-        }),
-      )
-      .join('\n');
-  });
-}
 
 export async function traceAttachCommand(input: string, file: string, opts: GlobalOptions): Promise<void> {
   const ref = localRef(input);

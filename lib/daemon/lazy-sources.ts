@@ -25,6 +25,8 @@ export interface LazySourcesOptions {
   supernodes?: SupernodeSet;
   /** Neighbours to fetch from (first in every chain) and share with; closed with these sources. */
   peers?: PeerSwarm;
+  /** Runs last in close(): the owner's lock on the cache, say. */
+  release?: () => Promise<void>;
 }
 
 /**
@@ -80,5 +82,6 @@ export class LazySources {
     await Promise.allSettled([...this.clients.values()].map((c) => c.close()));
     await this.options.supernodes?.close();
     await this.options.cache.close();
+    await this.options.release?.();
   }
 }

@@ -22,38 +22,58 @@ export async function commitUpper(
   base: LocalImage,
   ref: string,
   options: { created: string; onProgress?: Progress },
-): Promise<{ manifest: Descriptor; layer: Descriptor; summary: LayerSummary }> {
+): Promise<CommitResult> {
   const upper = await Upper.open(upperDir, { virtualSize: base.virtualSize });
   try {
-    return await store.lease(async () => {
-      const blob = await store.newBlob();
-      try {
-        const writer = new LayerWriter(blob, { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize });
-        const extents = [...upper.extents()];
-        const total = extents.reduce((n, e) => n + e.length, 0);
-        let done = 0;
-        const buf = Buffer.allocUnsafe(COPY_SIZE);
-        for (const e of extents) {
-          if (e.owner === Owner.Zero) writer.addZero(e.offset, e.length);
-          else {
-            for (let at = 0; at < e.length; at += COPY_SIZE) {
-              const n = Math.min(COPY_SIZE, e.length - at);
-              await upper.readData(e.offset + at, n, buf);
-              await writer.addData(e.offset + at, buf.subarray(0, n));
-            }
-          }
-          done += e.length;
-          options.onProgress?.(done, total);
-        }
-        const summary = await writer.finish();
-        const layer = layerDescriptor(await blob.commit(), summary);
-        const manifest = await saveImage(store, ref, [...base.manifest.layers, layer], { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize, created: options.created });
-        return { manifest, layer, summary };
-      } finally {
-        await blob.abort();
-      }
-    });
+    return await commitOpenUpper(store, upper, base, ref, options);
   } finally {
     await upper.close();
   }
+}
+
+export interface CommitResult {
+  manifest: Descriptor;
+  layer: Descriptor;
+  summary: LayerSummary;
+}
+
+/**
+ * As commitUpper, for an upper already open (a daemon's clone): the caller keeps writes
+ * away while it runs. The new image keeps the base's origin, so layers pulled lazily stay
+ * fetchable from the registry they came from.
+ */
+export async function commitOpenUpper(store: OciStore, upper: Upper, base: LocalImage, ref: string, options: { created: string; onProgress?: Progress }): Promise<CommitResult> {
+  return store.lease(async () => {
+    const blob = await store.newBlob();
+    try {
+      const writer = new LayerWriter(blob, { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize });
+      const extents = [...upper.extents()];
+      const total = extents.reduce((n, e) => n + e.length, 0);
+      let done = 0;
+      const buf = Buffer.allocUnsafe(COPY_SIZE);
+      for (const e of extents) {
+        if (e.owner === Owner.Zero) writer.addZero(e.offset, e.length);
+        else {
+          for (let at = 0; at < e.length; at += COPY_SIZE) {
+            const n = Math.min(COPY_SIZE, e.length - at);
+            await upper.readData(e.offset + at, n, buf);
+            await writer.addData(e.offset + at, buf.subarray(0, n));
+          }
+        }
+        done += e.length;
+        options.onProgress?.(done, total);
+      }
+      const summary = await writer.finish();
+      const layer = layerDescriptor(await blob.commit(), summary);
+      const manifest = await saveImage(store, ref, [...base.manifest.layers, layer], {
+        virtualSize: base.virtualSize,
+        chunkSize: base.config.chunkSize,
+        created: options.created,
+        origin: base.origin,
+      });
+      return { manifest, layer, summary };
+    } finally {
+      await blob.abort();
+    }
+  });
 }

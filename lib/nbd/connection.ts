@@ -30,6 +30,7 @@ export class NbdConnection implements FrameSink {
   private readonly decoder: FrameDecoder;
   private readonly negotiation: Negotiation;
   private transmission: Transmission | null = null;
+  private servedExport: string | undefined;
   private corked = false;
   private paused = false;
   private disconnecting = false;
@@ -52,6 +53,11 @@ export class NbdConnection implements FrameSink {
     socket.once('close', () => this.finish());
     this.attach(socket);
     this.send(frames.greeting());
+  }
+
+  /** The export this client transmits on; undefined during the handshake. */
+  get exportName(): string | undefined {
+    return this.servedExport;
   }
 
   /** Hard disconnect (server shutdown). */
@@ -83,6 +89,7 @@ export class NbdConnection implements FrameSink {
         this.socket.setTimeout(0);
         this.decoder.setMode('request');
         this.transmission = new Transmission(session, this, this.options.logger, this.label);
+        this.servedExport = session.export.name;
         this.options.logger.debug(`${this.label}: serving '${session.export.name}'${session.structured ? ' (structured)' : ''}`);
       }
     }

@@ -91,6 +91,18 @@ export class NbdServer {
     return this.connections.size;
   }
 
+  /** Clients past the handshake on export `name`. */
+  clientsOf(name: string): number {
+    let n = 0;
+    for (const c of this.connections) if (c.exportName === name) n++;
+    return n;
+  }
+
+  /** Drops every client of export `name` (requests in flight are not answered). */
+  disconnectClientsOf(name: string): void {
+    for (const c of this.connections) if (c.exportName === name) c.destroy();
+  }
+
   /** Stops listening and drops every connection. Devices stay open. */
   async close(): Promise<void> {
     if (this.closing) return;
