@@ -1,6 +1,7 @@
-// Writable disks for a host's VMs, each an NBD export over one lazybd image. `ServeUpperDisks`
-// is what lazybd offers without clones: one `serve --upper` daemon per disk, each with its own
-// store and chunk cache (a cache has one owner), so K disks fetch K times.
+// Writable disks for a host's VMs, each an NBD export over one lazybd image. `CloneDisks`: one
+// daemon a host, a clone a disk, all sharing the daemon's chunk cache and fetches.
+// `ServeUpperDisks`, what lazybd offered before clones: one `serve --upper` daemon a disk, each
+// with its own store and chunk cache (a cache has one owner), so K disks fetch K times.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { metricByLabel } from '../support/prometheus-text.js';
@@ -17,7 +18,7 @@ export interface VmDisk {
   exportName: string;
   /** `nbd+unix:///NAME?socket=…` */
   uri: string;
-  /** The disk's upper, for `lazybd commit` once its daemon has stopped (serve-upper only). */
+  /** The disk's upper (for serve-upper, `lazybd commit` takes it once its daemon has stopped). */
   upperDir?: string;
   /** The order of first chunk reads, written when its daemon stops (with `recordTrace`). */
   traceFile?: string;
@@ -53,6 +54,81 @@ interface ServeReady {
   metricsPort?: number;
 }
 
+/** Sums `lazybd_source_bytes_total` by source over the daemons whose metrics ports are given. */
+async function daemonSourceBytes(host: LazybdHost, ports: (number | undefined)[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const port of ports) {
+    const text = port && (await host.get(`http://${host.address}:${port}/metrics`));
+    if (!text) throw new Error(`the metrics of a lazybd daemon on ${host.address} did not answer`);
+    for (const [source, bytes] of Object.entries(metricByLabel(text, SOURCE_BYTES, 'source'))) out[source] = (out[source] ?? 0) + bytes;
+  }
+  return out;
+}
+
+function sumCpuSeconds(daemons: Owned[]): Promise<number> {
+  return Promise.all(daemons.map((d) => cpuSeconds(d.child.pid!))).then((s) => s.reduce((a, b) => a + b, 0));
+}
+
+/** What `lazybd clone --json` prints. */
+interface CloneAdded {
+  export: string;
+  uri: string;
+  upperDir: string;
+}
+
+export class CloneDisks implements DiskService {
+  readonly kind = 'clones';
+  private daemon?: Owned;
+  private started?: Promise<ServeReady>;
+  readonly control: string;
+  readonly socket: string;
+
+  constructor(private readonly o: DiskServiceOptions) {
+    this.control = join(o.dir, 'control.sock');
+    this.socket = join(o.dir, 'nbd.sock');
+  }
+
+  /** The host's daemon: no image of its own, clones added over its control socket. */
+  private async start(): Promise<ServeReady> {
+    await mkdir(this.o.dir, { recursive: true });
+    this.daemon = this.o.host.spawn(
+      ['serve', '--json', '--prefetch-rate', '0', '--control', this.control, '--state-dir', join(this.o.dir, 'state'), '--socket', this.socket,
+        '--cache-dir', join(this.o.dir, 'cache'), '--metrics', `${this.o.host.address}:0`, ...this.o.serveArgs],
+      this.env(),
+    );
+    return firstJsonLine<ServeReady>(this.daemon, `the clone daemon on ${this.o.host.address}`, this.o.timeoutMs);
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return { LAZYBD_STORE: join(this.o.dir, 'store'), XDG_RUNTIME_DIR: this.o.dir };
+  }
+
+  /** A clone of the service's image, or of `ref` (another image the daemon can reach: a committed clone, say). */
+  async add(name: string, ref = this.o.ref): Promise<VmDisk> {
+    await (this.started ??= this.start());
+    const out = await this.o.host.run(['clone', ref, name, '--daemon', this.control, '--json'], this.env(), this.o.timeoutMs);
+    const clone = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as CloneAdded;
+    return { name, socket: this.socket, exportName: clone.export, uri: clone.uri, upperDir: clone.upperDir };
+  }
+
+  /** `lazybd clone commit`: the clone's upper becomes the local image `ref` on this host's daemon. */
+  async commit(name: string, ref: string): Promise<void> {
+    await this.o.host.run(['clone', 'commit', name, ref, '--daemon', this.control, '--json'], this.env(), this.o.timeoutMs);
+  }
+
+  async sourceBytes(): Promise<Record<string, number>> {
+    return daemonSourceBytes(this.o.host, [(await this.started)?.metricsPort]);
+  }
+
+  cpuSeconds(): Promise<number> {
+    return sumCpuSeconds(this.daemon ? [this.daemon] : []);
+  }
+
+  async stop(): Promise<void> {
+    await this.daemon?.stop(30_000);
+  }
+}
+
 interface Member {
   disk: VmDisk;
   daemon: Owned;
@@ -83,18 +159,12 @@ export class ServeUpperDisks implements DiskService {
     return disk;
   }
 
-  async sourceBytes(): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
-    for (const m of this.members) {
-      const text = m.metricsPort && (await this.o.host.get(`http://${this.o.host.address}:${m.metricsPort}/metrics`));
-      if (!text) throw new Error(`the metrics of disk ${m.disk.name}'s daemon did not answer`);
-      for (const [source, bytes] of Object.entries(metricByLabel(text, SOURCE_BYTES, 'source'))) out[source] = (out[source] ?? 0) + bytes;
-    }
-    return out;
+  sourceBytes(): Promise<Record<string, number>> {
+    return daemonSourceBytes(this.o.host, this.members.map((m) => m.metricsPort));
   }
 
-  async cpuSeconds(): Promise<number> {
-    return (await Promise.all(this.members.map((m) => cpuSeconds(m.daemon.child.pid!)))).reduce((a, b) => a + b, 0);
+  cpuSeconds(): Promise<number> {
+    return sumCpuSeconds(this.members.map((m) => m.daemon));
   }
 
   async stop(): Promise<void> {
