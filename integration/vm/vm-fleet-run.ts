@@ -15,7 +15,7 @@ import { startRegistryHost } from '../scale/registry-host.js';
 import { runDirectory } from '../scale/sweep.js';
 import { Datacenter, type Host } from '../scale/topology.js';
 import { bootImage, type BootImage } from './boot-image.js';
-import { ServeUpperDisks, type DiskService, type DiskServiceOptions } from './disk-service.js';
+import { CloneDisks, ServeUpperDisks, type DiskService, type DiskServiceOptions } from './disk-service.js';
 import { datacenterHost } from './lazybd-host.js';
 import { bootVm, type Drive } from './qemu-vm.js';
 import { bootStats, type LazyPhase, type QcowPhase, type ReferenceRound, type VmFleetReport, type VmOutcome } from './vm-fleet-report.js';
@@ -25,7 +25,8 @@ const run = promisify(execFile);
 /** The datacenter modes a VM fleet can use (the mirror, which fetches whole blobs, is left to integration/scale). */
 export const VM_MODES = ['registry', 'supernode', 'supernode+preheat', 'registry+p2p', 'supernode+p2p'] as const satisfies readonly ModeName[];
 export type VmMode = (typeof VM_MODES)[number];
-export const DISK_KINDS = ['serve-upper'] as const;
+/** `clones` (one daemon a host, the default) first; `serve-upper` is how VM disks were made before clones. */
+export const DISK_KINDS = ['clones', 'serve-upper'] as const;
 export type DiskKind = (typeof DISK_KINDS)[number];
 
 export interface VmFleetOptions {
@@ -229,6 +230,8 @@ async function qcowPhase(t: Topology, o: VmFleetOptions, k: number): Promise<Omi
 
 function diskService(kind: DiskKind, options: DiskServiceOptions): DiskService {
   switch (kind) {
+    case 'clones':
+      return new CloneDisks(options);
     case 'serve-upper':
       return new ServeUpperDisks(options);
   }
