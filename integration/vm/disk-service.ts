@@ -96,7 +96,7 @@ export class CloneDisks implements DiskService {
         '--cache-dir', join(this.o.dir, 'cache'), '--metrics', `${this.o.host.address}:0`, ...this.o.serveArgs],
       this.env(),
     );
-    return firstJsonLine<ServeReady>(this.daemon, `the clone daemon on ${this.o.host.address}`, this.o.timeoutMs);
+    return serveReady(this.daemon, `the clone daemon on ${this.o.host.address}`, this.o.timeoutMs);
   }
 
   private env(): NodeJS.ProcessEnv {
@@ -129,6 +129,13 @@ export class CloneDisks implements DiskService {
   }
 }
 
+/** The daemon's first JSON line, which must say where it serves (a JSON error line would not). */
+async function serveReady(daemon: Owned, what: string, timeoutMs: number): Promise<ServeReady> {
+  const ready = await firstJsonLine<Partial<ServeReady>>(daemon, what, timeoutMs);
+  if (!Array.isArray(ready.exports)) throw new Error(`${what} printed ${JSON.stringify(ready)} instead of its exports:\n${daemon.output().slice(-2000)}`);
+  return ready as ServeReady;
+}
+
 interface Member {
   disk: VmDisk;
   daemon: Owned;
@@ -153,7 +160,7 @@ export class ServeUpperDisks implements DiskService {
     );
     const member: Member = { disk, daemon };
     this.members.push(member);
-    const ready = await firstJsonLine<ServeReady>(daemon, `serve of disk ${name}`, this.o.timeoutMs);
+    const ready = await serveReady(daemon, `serve of disk ${name}`, this.o.timeoutMs);
     disk.uri = ready.exports[0]!.uri;
     member.metricsPort = ready.metricsPort;
     return disk;

@@ -71,6 +71,8 @@ export interface VmFleetReport {
   reference: ReferenceRound[];
   qcow2: QcowPhase[];
   lazy: LazyPhase[];
+  /** Phases that failed as a whole (a VM that fails is a VmOutcome with `failure`). */
+  errors: { phase: string; message: string }[];
   wallSeconds: number;
 }
 
@@ -136,6 +138,7 @@ export function formatVmTable(r: VmFleetReport): string {
     }),
   ));
   for (const f of [...r.lazy.flatMap((l) => l.vms), ...r.qcow2.flatMap((q) => q.vms)].filter((v) => v.failure).slice(0, 4)) out.push(`failed: ${f.host}/${f.vm}: ${f.failure!.split('\n')[0]}`);
+  for (const e of r.errors) out.push(`phase failed: ${e.phase}: ${e.message.split('\n')[0]}`);
   out.push(`wall time ${r.wallSeconds.toFixed(0)} s, run ${r.run}`);
   return out.join('\n');
 }

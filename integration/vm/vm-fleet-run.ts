@@ -107,24 +107,39 @@ export async function runVmFleet(runName: string, o: VmFleetOptions, log: Log, o
   const reference: ReferenceRound[] = [];
   const qcow2: QcowPhase[] = [];
   const lazy: LazyPhase[] = [];
+  const errors: { phase: string; message: string }[] = [];
+  // A phase that fails (a daemon that did not start on a machine under load, say) is reported and
+  // the run goes on: an hour of rounds is not lost to one of them.
+  const attempt = async (phase: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (e) {
+      errors.push({ phase, message: (e as Error).message });
+      log(`${phase} failed: ${(e as Error).message.split('\n')[0]}`);
+    }
+  };
   for (let round = 0; round < o.rounds; round++) {
     if (o.reference) {
-      reference.push(await referenceRound(t, o, round));
-      const r = reference.at(-1)!;
-      log(`round ${round + 1}, one VM: local raw ${(r.localRawMs / 1000).toFixed(1)} s, lazybd serve ${(r.lazyMs / 1000).toFixed(1)} s, registry egress ${(r.registryEgressBytes / 2 ** 20).toFixed(1)} MiB, working set ${(r.workingSetBytes / 2 ** 20).toFixed(1)} MiB`);
+      await attempt(`round ${round + 1}, one VM`, async () => {
+        const r = await referenceRound(t, o, round);
+        reference.push(r);
+        log(`round ${round + 1}, one VM: local raw ${(r.localRawMs / 1000).toFixed(1)} s, lazybd serve ${(r.lazyMs / 1000).toFixed(1)} s, registry egress ${(r.registryEgressBytes / 2 ** 20).toFixed(1)} MiB, working set ${(r.workingSetBytes / 2 ** 20).toFixed(1)} MiB`);
+      });
     }
     for (const k of o.vmsPerHost) {
       // Alternate which goes first, so neither always meets the other's leftovers (page cache, load).
       const steps = [
-        async () => {
+        () => attempt(`round ${round + 1}, K=${k} qcow2`, async () => {
           qcow2.push({ ...(await qcowPhase(t, o, k)), round });
           log(`round ${round + 1}, K=${k}: ${o.hosts * k} VMs from local qcow2 overlays, p99 ${(qcow2.at(-1)!.stats.p99Ms / 1000).toFixed(1)} s`);
-        },
+        }),
         async () => {
           for (const mode of o.modes) {
-            lazy.push({ ...(await lazyPhase(t, o, k, mode)), round });
-            const l = lazy.at(-1)!;
-            log(`round ${round + 1}, K=${k} ${mode}: ${l.stats.booted}/${l.stats.vms} booted from lazybd, p99 ${(l.stats.p99Ms / 1000).toFixed(1)} s, registry egress ${(l.registryEgressBytes / 2 ** 20).toFixed(1)} MiB`);
+            await attempt(`round ${round + 1}, K=${k} ${mode}`, async () => {
+              lazy.push({ ...(await lazyPhase(t, o, k, mode)), round });
+              const l = lazy.at(-1)!;
+              log(`round ${round + 1}, K=${k} ${mode}: ${l.stats.booted}/${l.stats.vms} booted from lazybd, p99 ${(l.stats.p99Ms / 1000).toFixed(1)} s, registry egress ${(l.registryEgressBytes / 2 ** 20).toFixed(1)} MiB`);
+            });
           }
         },
       ];
@@ -141,6 +156,7 @@ export async function runVmFleet(runName: string, o: VmFleetOptions, log: Log, o
     reference,
     qcow2,
     lazy,
+    errors,
     wallSeconds: (performance.now() - t0) / 1000,
   };
 }

@@ -72,6 +72,6 @@ harnessMain(() => {
     preflight: () => preflight(o),
     run: (run, log, onDatacenter) => runVmFleet(run, o, log, onDatacenter),
     format: formatVmTable,
-    succeeded: (r) => [...r.lazy, ...r.qcow2].every((p) => p.stats.booted === p.stats.vms),
+    succeeded: (r) => r.errors.length === 0 && [...r.lazy, ...r.qcow2].every((p) => p.stats.booted === p.stats.vms),
   };
 });
