@@ -47,6 +47,8 @@ export interface DiskServiceOptions {
   timeoutMs: number;
   /** serve --record-trace for every disk (serve-upper only). */
   recordTrace?: boolean;
+  /** serve --prefetch-rate, MB/s: background completion, the image's trace first (default 0: off). */
+  prefetchRate?: number;
 }
 
 interface ServeReady {
@@ -92,7 +94,7 @@ export class CloneDisks implements DiskService {
   private async start(): Promise<ServeReady> {
     await mkdir(this.o.dir, { recursive: true });
     this.daemon = this.o.host.spawn(
-      ['serve', '--json', '--prefetch-rate', '0', '--control', this.control, '--state-dir', join(this.o.dir, 'state'), '--socket', this.socket,
+      ['serve', '--json', '--prefetch-rate', String(this.o.prefetchRate ?? 0), '--control', this.control, '--state-dir', join(this.o.dir, 'state'), '--socket', this.socket,
         '--cache-dir', join(this.o.dir, 'cache'), '--metrics', `${this.o.host.address}:0`, ...this.o.serveArgs],
       this.env(),
     );
@@ -154,7 +156,7 @@ export class ServeUpperDisks implements DiskService {
     const socket = join(dir, 'nbd.sock');
     const disk: VmDisk = { name, socket, exportName: name, uri: '', upperDir: join(dir, 'upper'), ...(this.o.recordTrace ? { traceFile: join(dir, 'trace.json') } : {}) };
     const daemon = this.o.host.spawn(
-      ['serve', this.o.ref, '--json', '--prefetch-rate', '0', '--upper', disk.upperDir!, '--socket', socket, '--export', name,
+      ['serve', this.o.ref, '--json', '--prefetch-rate', String(this.o.prefetchRate ?? 0), '--upper', disk.upperDir!, '--socket', socket, '--export', name,
         '--cache-dir', join(dir, 'cache'), '--metrics', `${this.o.host.address}:0`, ...(disk.traceFile ? ['--record-trace', disk.traceFile] : []), ...this.o.serveArgs],
       { LAZYBD_STORE: join(dir, 'store'), XDG_RUNTIME_DIR: dir },
     );

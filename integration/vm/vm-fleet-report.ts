@@ -66,7 +66,7 @@ export interface LazyPhase {
 export interface VmFleetReport {
   run: string;
   machine: { cpus: number; cpuModel: string; memoryGiB: number; kernel: string; node: string; qemu: string; /** 1-minute load average at the start and the end. */ loadAverage: [number, number] };
-  topology: { hosts: number; supernodes: number; registryMbit: number; linkMbit: number; rttUs: number; delayApplied: boolean; memoryMiB: number; accel: 'tcg' | 'kvm' };
+  topology: { hosts: number; supernodes: number; registryMbit: number; linkMbit: number; rttUs: number; delayApplied: boolean; memoryMiB: number; accel: 'tcg' | 'kvm'; /** MB/s, 0: none. */ prefetchRate: number };
   image: { kernelVersion: string; virtualBytes: number; dataBytes: number; layerBytes: number; chunkSize: number; buildSeconds: number; builtNow: boolean };
   reference: ReferenceRound[];
   qcow2: QcowPhase[];
@@ -106,7 +106,7 @@ export function formatVmTable(r: VmFleetReport): string {
   const { machine: mc, topology: t, image: im } = r;
   const out = [
     `machine: ${mc.cpus} CPUs ${mc.cpuModel}, ${mc.memoryGiB} GiB, Linux ${mc.kernel}, node ${mc.node}, ${mc.qemu}; load average ${mc.loadAverage[0].toFixed(1)} at the start, ${mc.loadAverage[1].toFixed(1)} at the end`,
-    `topology: ${t.hosts} host(s), ${t.supernodes} supernode(s); registry link ${t.registryMbit} Mbit/s, other links ${t.linkMbit} Mbit/s; RTT ${t.delayApplied ? `${t.rttUs} µs added` : 'not added (kernel lacks sch_netem)'}; ${t.memoryMiB} MiB a VM, 1 vCPU, ${t.accel.toUpperCase()}`,
+    `topology: ${t.hosts} host(s), ${t.supernodes} supernode(s); registry link ${t.registryMbit} Mbit/s, other links ${t.linkMbit} Mbit/s; RTT ${t.delayApplied ? `${t.rttUs} µs added` : 'not added (kernel lacks sch_netem)'}; ${t.memoryMiB} MiB a VM, 1 vCPU, ${t.accel.toUpperCase()}; fleet daemons ${t.prefetchRate ? `prefetch the boot's trace, then the image, at ${t.prefetchRate} MB/s` : 'do not prefetch'}`,
     `image: Debian ${im.kernelVersion}, ${mib(im.virtualBytes)} MiB virtual, ${mib(im.dataBytes)} MiB data, chunks ${im.chunkSize / 1024} KiB; built in ${im.buildSeconds.toFixed(0)} s${im.builtNow ? ' by this run' : ' (cached)'}`,
   ];
   if (r.reference.length) {

@@ -2,7 +2,7 @@
 // DHT, M hosts), the boot image published to the registry, a single-VM reference, then per K
 // all M×K VMs booting at once, from local qcow2 overlays and from lazybd disks in each mode.
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -42,6 +42,12 @@ export interface VmFleetOptions {
   reference: boolean;
   memoryMiB: number;
   accel: 'tcg' | 'kvm';
+  /**
+   * MB/s of background prefetch on the fleet's lazybd daemons (0: none). Above 0 the first
+   * reference boot's trace is attached to the image and pushed, so the daemons fetch the boot's
+   * chunks first, then the rest of the image.
+   */
+  prefetchRate: number;
   supernodes: number;
   registryMbit: number;
   linkMbit: number;
@@ -121,8 +127,12 @@ export async function runVmFleet(runName: string, o: VmFleetOptions, log: Log, o
   for (let round = 0; round < o.rounds; round++) {
     if (o.reference) {
       await attempt(`round ${round + 1}, one VM`, async () => {
-        const r = await referenceRound(t, o, round);
+        const { figures: r, traceText } = await referenceRound(t, o, round);
         reference.push(r);
+        if (o.prefetchRate > 0 && round === 0) {
+          await publishTrace(t, origin, traceText, o.stepTimeoutMs);
+          log(`the boot's trace (${r.traceChunks} chunks) is attached to the image: the fleet's daemons prefetch it first at ${o.prefetchRate} MB/s`);
+        }
         log(`round ${round + 1}, one VM: local raw ${(r.localRawMs / 1000).toFixed(1)} s, lazybd serve ${(r.lazyMs / 1000).toFixed(1)} s, registry egress ${(r.registryEgressBytes / 2 ** 20).toFixed(1)} MiB, working set ${(r.workingSetBytes / 2 ** 20).toFixed(1)} MiB`);
       });
     }
@@ -151,7 +161,7 @@ export async function runVmFleet(runName: string, o: VmFleetOptions, log: Log, o
   return {
     run: runName,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, qemu, loadAverage: [loadAtStart, loadavg()[0]!] },
-    topology: { hosts: o.hosts, supernodes: supernodeHosts.length, registryMbit: o.registryMbit, linkMbit: o.linkMbit, rttUs: o.rttUs, delayApplied: dc.delayApplied, memoryMiB: o.memoryMiB, accel: o.accel },
+    topology: { hosts: o.hosts, supernodes: supernodeHosts.length, registryMbit: o.registryMbit, linkMbit: o.linkMbit, rttUs: o.rttUs, delayApplied: dc.delayApplied, memoryMiB: o.memoryMiB, accel: o.accel, prefetchRate: o.prefetchRate },
     image: { kernelVersion: image.build.kernelVersion, virtualBytes: inspect.virtualSize, dataBytes, layerBytes: inspect.layers.reduce((n, l) => n + l.size, 0), chunkSize: inspect.chunkSize, buildSeconds: image.build.buildSeconds, builtNow: image.builtNow },
     reference,
     qcow2,
@@ -159,6 +169,14 @@ export async function runVmFleet(runName: string, o: VmFleetOptions, log: Log, o
     errors,
     wallSeconds: (performance.now() - t0) / 1000,
   };
+}
+
+/** `lazybd trace attach` of a recorded boot to the image, and push again: what a user does once to have every later boot prefetched. */
+async function publishTrace(t: Topology, origin: NodeJS.ProcessEnv, traceText: string, timeoutMs: number): Promise<void> {
+  const file = join(t.dir, 'boot-trace.json');
+  await writeFile(file, traceText);
+  await runLazybd(t.dc, t.control, ['trace', 'attach', IMAGE_PATH, file, '--json'], origin, timeoutMs);
+  await runLazybd(t.dc, t.control, ['push', IMAGE_PATH, `${t.registry}/${IMAGE_PATH}`, '--plain-http', '--json'], origin, timeoutMs);
 }
 
 interface VmSpec {
@@ -183,7 +201,7 @@ async function bootAll(t: Topology, o: VmFleetOptions, specs: VmSpec[]): Promise
 }
 
 /** One VM on the first host: from a local raw copy, and from `lazybd serve --upper` of the registry ref on a cold cache (its trace gives the working set). */
-async function referenceRound(t: Topology, o: VmFleetOptions, round: number): Promise<ReferenceRound> {
+async function referenceRound(t: Topology, o: VmFleetOptions, round: number): Promise<{ figures: ReferenceRound; traceText: string }> {
   const host = t.nodes[0]!;
   const dir = join(t.dir, `reference-${round}`);
   await mkdir(dir);
@@ -201,8 +219,9 @@ async function referenceRound(t: Topology, o: VmFleetOptions, round: number): Pr
         const sourceBytes = await disks.sourceBytes();
         const daemonCpuS = await disks.cpuSeconds();
         await disks.stop();
-        const trace = JSON.parse(await readFile(disk.traceFile!, 'utf8')) as { entries: [number, number][] };
-        return { vm, registryEgressBytes: after.txBytes - before.txBytes, sourceBytes, workingSetBytes: traceBytes(t.inspect, trace.entries), traceChunks: trace.entries.length, daemonCpuS };
+        const traceText = await readFile(disk.traceFile!, 'utf8');
+        const trace = JSON.parse(traceText) as { entries: [number, number][] };
+        return { vm, registryEgressBytes: after.txBytes - before.txBytes, sourceBytes, workingSetBytes: traceBytes(t.inspect, trace.entries), traceChunks: trace.entries.length, daemonCpuS, traceText };
       } finally {
         await disks.stop();
       }
@@ -218,7 +237,8 @@ async function referenceRound(t: Topology, o: VmFleetOptions, round: number): Pr
       vmRaw = await localRaw();
     }
     for (const v of [vmRaw, l.vm]) if (v.failure) throw new Error(`reference ${v.vm} boot failed: ${v.failure}`);
-    return { localRawMs: vmRaw.bootMs, lazyMs: l.vm.bootMs, registryEgressBytes: l.registryEgressBytes, sourceBytes: l.sourceBytes, workingSetBytes: l.workingSetBytes, traceChunks: l.traceChunks, daemonCpuS: l.daemonCpuS };
+    const figures = { localRawMs: vmRaw.bootMs, lazyMs: l.vm.bootMs, registryEgressBytes: l.registryEgressBytes, sourceBytes: l.sourceBytes, workingSetBytes: l.workingSetBytes, traceChunks: l.traceChunks, daemonCpuS: l.daemonCpuS };
+    return { figures, traceText: l.traceText };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -271,6 +291,7 @@ async function lazyPhase(t: Topology, o: VmFleetOptions, k: number, mode: VmMode
         dir: join(dir, host.role),
         serveArgs: ['--plain-http', ...services.nodeArgs, ...(services.p2p ? ['--p2p-host', host.address] : [])],
         timeoutMs: o.stepTimeoutMs,
+        prefetchRate: o.prefetchRate,
       });
       perHost.push({ host, disks });
       const out: VmSpec[] = [];

@@ -19,6 +19,7 @@ const USAGE = `  --hosts M              simulated hosts (network namespaces), on
   --no-reference         skip the single-VM reference (local raw vs lazybd serve, working set)
   --memory-mib N         guest memory (default 512)
   --accel A              tcg or kvm (default tcg: KVM does not boot Linux on the machines this was written on)
+  --prefetch-rate R      MB/s of prefetch on the fleet's daemons, the first reference boot's trace first (default 0: none)
   --boot-timeout S       bound on one VM's boot to its marker and power-off (default 600)`;
 
 /** A TCG guest's resident memory beyond its RAM, and a daemon's. */
@@ -36,6 +37,7 @@ function options(): { o: VmFleetOptions; json: boolean; cleanup: boolean; timeou
     'memory-mib': { type: 'string', default: '512' },
     accel: { type: 'string', default: 'tcg' },
     'boot-timeout': { type: 'string', default: '600' },
+    'prefetch-rate': { type: 'string', default: '0' },
   }, USAGE, { stepHelp: 'bound on each service start and CLI call', timeoutS: 7200 });
   const num = (name: string, min: number, max: number) => numberOption(values, name, min, max);
   return {
@@ -50,12 +52,14 @@ function options(): { o: VmFleetOptions; json: boolean; cleanup: boolean; timeou
       memoryMiB: num('memory-mib', 128, 16384),
       accel: listOption(String(values.accel), 'accel', ['tcg', 'kvm'] as const)[0]!,
       bootTimeoutMs: num('boot-timeout', 10, 86_400) * 1000,
+      prefetchRate: numberOption(values, 'prefetch-rate', 0, 10_000, false),
     },
     ...rest,
   };
 }
 
 async function preflight(o: VmFleetOptions): Promise<void> {
+  if (o.prefetchRate > 0 && !o.reference) throw new UsageError('--prefetch-rate prefetches the trace of the reference boot: it needs the reference');
   await requireHarnessTools(['ip', 'tc', 'curl', 'docker-registry', ...VM_TOOLS]);
   if (o.modes.some((m) => m.startsWith('supernode')) && !(await supernodeAvailable())) throw new UsageError('the supernode modes need `lazybd supernode`, which this build lacks');
   const need = BASE_MEMORY + o.hosts * Math.max(...o.vmsPerHost) * (o.memoryMiB * 2 ** 20 + VM_OVERHEAD);
