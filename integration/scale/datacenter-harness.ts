@@ -6,10 +6,10 @@ import type { DatacenterReport } from './report.js';
 export const DATACENTER_BIN = join(process.cwd(), 'dist', 'integration', 'scale', 'datacenter.js');
 export const HARNESS_TOOLS = ['ip', 'tc', 'setpriv', 'curl', 'docker-registry'];
 
-/** Runs the harness with `--json` to completion (bounded by `timeoutMs`); `report` is its JSON (a sweep's with --cleanup). */
-export function runHarness<T = DatacenterReport>(args: string[], timeoutMs: number): Promise<{ status: number | null; report?: T; stderr: string }> {
+/** Runs the harness (`bin`: the datacenter's, or another built on it) with `--json` to completion (bounded by `timeoutMs`); `report` is its JSON (a sweep's with --cleanup). */
+export function runHarness<T = DatacenterReport>(args: string[], timeoutMs: number, bin = DATACENTER_BIN): Promise<{ status: number | null; report?: T; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DATACENTER_BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -5,6 +5,7 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { CONTROL_ADDRESS, DHT_ADDRESS, MIRROR_ADDRESS, REGISTRY_ADDRESS, nodeAddress, supernodeAddress } from './address-plan.js';
 import { Fleet } from './fleet.js';
+import type { Log } from './harness-main.js';
 import { publishImage } from './image-publish.js';
 import { startMode, type ModeName } from './modes.js';
 import { startRegistryHost } from './registry-host.js';
@@ -34,8 +35,6 @@ export interface DatacenterOptions {
   /** Node i starts i × this many ms after the first (a rollout rather than one instant; what lets neighbours help). Default 0. */
   staggerMs?: number;
 }
-
-export type Log = (message: string) => void;
 
 /** Runs every mode on one topology. The caller owns clean-up (`removeRun(run)`), so that a signal can do it too. */
 export async function runDatacenter(run: string, o: DatacenterOptions, log: Log, onDatacenter: (dc: Datacenter) => void): Promise<DatacenterReport> {

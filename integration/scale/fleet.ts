@@ -1,8 +1,9 @@
 // N nodes started at once, each `lazybd serve` of the image in its own namespace with its
 // own store and cache, each replaying the start-up reads through NBD as soon as it serves.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Owned } from '../support/processes.js';
+import { rssBytes } from '../support/proc-stat.js';
 import { NODE_METRICS_PORT } from './address-plan.js';
 import { firstJsonLine, spawnLazybd } from './lazybd-process.js';
 import { httpGet } from './ns-http.js';
@@ -80,7 +81,7 @@ export class Fleet {
       await firstJsonLine(m.process, `node ${m.host.role}`, o.timeoutMs);
       const servingMs = performance.now() - t0;
       const r = await replayReads(socket, EXPORT, o.source.reads, o.source.readSha256);
-      m.outcome = { ...base, ...r, servingMs, readyMs: performance.now() - t0, rssBytes: await rss(m.process) };
+      m.outcome = { ...base, ...r, servingMs, readyMs: performance.now() - t0, rssBytes: await rssBytes(m.process.child.pid!) };
     } catch (e) {
       const reads = o.source.reads.length;
       m.outcome = { ...base, reads: 0, readErrors: reads, mismatches: 0, bytes: 0, sha256: '', failure: `${(e as Error).message.split('\n')[0]}` };
@@ -114,9 +115,4 @@ export class Fleet {
   async stop(): Promise<void> {
     await Promise.all(this.members.map((m) => m.process?.stop(5000)));
   }
-}
-
-async function rss(p: Owned): Promise<number> {
-  const status = await readFile(`/proc/${p.child.pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }

@@ -25,9 +25,19 @@ export interface PublishedImage {
   workingSetBytes: number;
 }
 
-interface InspectReport {
+/** What `lazybd inspect --json` reports. */
+export interface InspectReport {
   chunkSize: number;
   layers: { digest: string; size: number; chunks: number; chunkSize: number; dataBytes: number }[];
+}
+
+/** Bytes of the chunks a trace names (the last chunk of a layer may be short): the working set it records. */
+export function traceBytes(report: InspectReport, entries: [layer: number, chunk: number][]): number {
+  const chunkBytes = ([layer, chunk]: [number, number]) => {
+    const l = report.layers[layer]!;
+    return chunk === l.chunks - 1 ? l.dataBytes - chunk * l.chunkSize : l.chunkSize;
+  };
+  return entries.reduce((n, e) => n + chunkBytes(e), 0);
 }
 
 export async function publishImage(dc: Datacenter, control: Host, registry: string, source: SourceImage, dir: string, chunkSize: number, timeoutMs: number): Promise<PublishedImage> {
@@ -55,10 +65,6 @@ export async function publishImage(dc: Datacenter, control: Host, registry: stri
 
   const report = JSON.parse(await runLazybd(dc, control, ['inspect', LOCAL_REF, '--json'], origin, timeoutMs)) as InspectReport;
   const trace = JSON.parse(await readFile(traceFile, 'utf8')) as { entries: [number, number][] };
-  const chunkBytes = ([layer, chunk]: [number, number]) => {
-    const l = report.layers[layer]!;
-    return chunk === l.chunks - 1 ? l.dataBytes - chunk * l.chunkSize : l.chunkSize;
-  };
   const layerBytes = report.layers.reduce((n, l) => n + l.size, 0);
   return {
     path: `${REPOSITORY}:${TAG}`,
@@ -66,7 +72,7 @@ export async function publishImage(dc: Datacenter, control: Host, registry: stri
     layerBytes,
     imageBytes: await fullCopyBytes(origin.LAZYBD_STORE),
     traceChunks: trace.entries.length,
-    workingSetBytes: trace.entries.reduce((n, e) => n + chunkBytes(e), 0),
+    workingSetBytes: traceBytes(report, trace.entries),
   };
 }
 

@@ -9,6 +9,7 @@ packages=(
   nbdkit fio fuse3 e2fsprogs
   docker-registry skopeo apache2-utils openssl
   iproute2 curl               # ip, tc, curl: the datacenter harness (integration/scale)
+  qemu-system-x86 debootstrap # booting VMs from lazybd (integration/vm): TCG guests, the boot image
 )
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done

@@ -19,11 +19,21 @@ const fuseFile = (dir: string) => join(dir, 'nbd');
  */
 export async function spawnNbdfuse(dir: string, uri: string, readOnly: boolean, log: string): Promise<DetachedProcess> {
   await mkdir(dir, { recursive: true });
-  return spawnDetached('nbdfuse', [...(readOnly ? ['-r'] : []), '-P', pidFile(dir), dir, uri], log);
+  return spawnDetached('nbdfuse', nbdfuseArgs(dir, uri, readOnly), log);
+}
+
+/** nbdfuse's arguments: show `uri` as the file `<dir>/nbd`, writing its pid file when ready. */
+export function nbdfuseArgs(dir: string, uri: string, readOnly: boolean): string[] {
+  return [...(readOnly ? ['-r'] : []), '-P', pidFile(dir), dir, uri];
+}
+
+/** True once nbdfuse on `dir` serves its file. */
+export async function nbdfuseReady(dir: string): Promise<boolean> {
+  return (await readFile(pidFile(dir), 'utf8').catch(() => '')).trim() !== '';
 }
 
 export async function waitForNbdfuse(fuse: DetachedProcess, dir: string, log: string): Promise<void> {
-  const outcome = await waitUntilReady(fuse, async () => (await readFile(pidFile(dir), 'utf8').catch(() => '')).trim() !== '', READY_TIMEOUT_MS);
+  const outcome = await waitUntilReady(fuse, () => nbdfuseReady(dir), READY_TIMEOUT_MS);
   if (outcome !== 'ready') throw new MountError('E_MOUNT_FAILED', `nbdfuse ${outcome === 'timeout' ? 'was not ready in time' : 'exited'}: ${await logTail(log)}`);
 }
 
