@@ -160,6 +160,14 @@ export const peerBans = new Counter({
   registers: [metricsRegistry],
 });
 
+/** `role`: asked (this node asked a chunk owner to fetch for it) | served (this node fetched for a neighbour). */
+export const peerFetchThrough = new Counter({
+  name: 'lazybd_peer_fetch_through_total',
+  help: 'Peer requests for chunks no peer held, sent to or served by their owner, by role',
+  labelNames: ['role'] as const,
+  registers: [metricsRegistry],
+});
+
 export const peerRequestSeconds = new Histogram({
   name: 'lazybd_peer_request_seconds',
   help: 'Duration of one chunk request to a peer, by outcome (ok | error | timeout)',

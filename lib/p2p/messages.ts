@@ -3,7 +3,7 @@ import { PeerProtocolError } from './errors.js';
 import { FRAME_HEADER_SIZE, MAX_FRAME_BODY, MAX_HELLO_LAYERS, MAX_REQUEST_CHUNKS, Msg } from './protocol.js';
 
 /**
- * The peer wire messages (protocol v1, constants in protocol.ts). `layer` is always the
+ * The peer wire messages (protocol v2, constants in protocol.ts). `layer` is always the
  * 32-byte layer key (`layerKey(digest)`), never the digest: a peer learns of a layer only
  * when it already knows it. Chunk indexes are the layer's chunk table indexes.
  */
@@ -14,8 +14,12 @@ export type PeerMessage =
   | { t: Msg.Have; layer: Buffer; count: number; bits: Buffer }
   /** Chunks the sender has verified since, batched. */
   | { t: Msg.HaveUpdate; layer: Buffer; chunks: number[] }
-  /** Ask for chunks [first, first+count) of a layer; answered with one DATA per chunk, or one ERROR. */
-  | { t: Msg.Request; id: number; layer: Buffer; first: number; count: number }
+  /**
+   * Ask for chunks [first, first+count) of a layer; answered with one DATA per chunk, or one
+   * ERROR. With `fetch`, chunks the receiver does not hold are fetched by it first, through its
+   * own sources (it is the chunks' owner: see OWNER_GROUP_BYTES); without, they are NOT-HELD.
+   */
+  | { t: Msg.Request; id: number; layer: Buffer; first: number; count: number; fetch?: true }
   | { t: Msg.Data; id: number; index: number; bytes: Buffer }
   /** The requester no longer wants the rest of a request. */
   | { t: Msg.Cancel; id: number }
@@ -66,7 +70,10 @@ export function decodeMessage(body: Buffer): PeerMessage {
     case Msg.Request: {
       const count = uint(o.count, 'REQUEST count');
       if (count < 1 || count > MAX_REQUEST_CHUNKS) throw new PeerProtocolError(`REQUEST of ${count} chunks (1-${MAX_REQUEST_CHUNKS})`);
-      return { t: Msg.Request, id: uint(o.id, 'REQUEST id'), layer: key(o.layer), first: uint(o.first, 'REQUEST first'), count };
+      const request: PeerMessage = { t: Msg.Request, id: uint(o.id, 'REQUEST id'), layer: key(o.layer), first: uint(o.first, 'REQUEST first'), count };
+      if (o.fetch !== undefined && o.fetch !== true) throw new PeerProtocolError('REQUEST fetch is not true');
+      if (o.fetch) request.fetch = true;
+      return request;
     }
     case Msg.Data:
       return { t: Msg.Data, id: uint(o.id, 'DATA id'), index: uint(o.index, 'DATA index'), bytes: bytes(o.bytes, 'DATA bytes') };

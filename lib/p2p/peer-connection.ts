@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { ChunkTable } from '../format/chunk-table.js';
-import { peerBytes, peerRequestSeconds } from '../metrics/metrics.js';
+import { peerBytes, peerFetchThrough, peerRequestSeconds } from '../metrics/metrics.js';
 import { ChunkBitset } from '../source/chunk-bitset.js';
 import { PeerProtocolError, PeerUnavailableError } from './errors.js';
 import { FrameDecoder, encodeFrame, type PeerMessage } from './messages.js';
@@ -45,6 +45,8 @@ const EWMA_WEIGHT = 0.2;
 const MAX_REQUESTS_IN_SERVICE = 32;
 /** How long a closing connection may take to flush its last frame. */
 const CLOSE_GRACE_MS = 2000;
+/** A peer that let a request time out is no chunk owner for this long: others fetch what it would have. */
+const STALL_PENALTY_MS = 30_000;
 
 /**
  * One connected peer over its encrypted stream: the HELLO exchange, what the peer holds
@@ -67,6 +69,7 @@ export class PeerConnection implements ChokedPeer {
   private readonly serving = new Map<number, AbortController>();
   private nextId = 1;
   private msPerChunk = INITIAL_MS_PER_CHUNK;
+  private stalledUntil = 0;
 
   constructor(
     private readonly socket: Duplex,
@@ -102,6 +105,11 @@ export class PeerConnection implements ChokedPeer {
     return this.msPerChunk * (1 + this.outgoing.size);
   }
 
+  /** Whether a request to it timed out lately. */
+  get stalled(): boolean {
+    return performance.now() < this.stalledUntil;
+  }
+
   /** Whether it said it holds every chunk of [first, first+count) of the layer. */
   has(layer: string, first: number, count: number): boolean {
     return this.remoteHave.get(layer)?.hasAll(first, count) ?? false;
@@ -122,8 +130,11 @@ export class PeerConnection implements ChokedPeer {
     if (!this.closed && this.haveSent.has(layer)) this.send({ t: Msg.HaveUpdate, layer: Buffer.from(layer, 'hex'), chunks });
   }
 
-  /** Chunks [first, first+count) of a layer, unverified, concatenated. Rejects with PeerUnavailableError. */
-  request(layer: string, table: ChunkTable, first: number, count: number, signal: AbortSignal): Promise<Buffer> {
+  /**
+   * Chunks [first, first+count) of a layer, unverified, concatenated. With `fetch`, the peer
+   * fetches what it does not hold (it owns these chunks). Rejects with PeerUnavailableError.
+   */
+  request(layer: string, table: ChunkTable, first: number, count: number, signal: AbortSignal, fetch = false): Promise<Buffer> {
     if (this.closed) return Promise.reject(new PeerUnavailableError(`peer ${this.label} disconnected`));
     if (signal.aborted) return Promise.reject(new PeerUnavailableError(`request to peer ${this.label} aborted`));
     const id = this.nextId++;
@@ -135,7 +146,12 @@ export class PeerConnection implements ChokedPeer {
       const o: Outgoing = { table, layer, first, parts: new Array(count), got: 0, started: performance.now(), timer: this.idleTimer(id), signal, onAbort, resolve, reject };
       this.outgoing.set(id, o);
       signal.addEventListener('abort', onAbort, { once: true });
-      this.send({ t: Msg.Request, id, layer: Buffer.from(layer, 'hex'), first, count });
+      const message: PeerMessage = { t: Msg.Request, id, layer: Buffer.from(layer, 'hex'), first, count };
+      if (fetch) {
+        message.fetch = true;
+        peerFetchThrough.inc({ role: 'asked' });
+      }
+      this.send(message);
     });
   }
 
@@ -196,7 +212,7 @@ export class PeerConnection implements ChokedPeer {
       }
       case Msg.Request:
         if (this.serving.has(m.id)) throw new PeerProtocolError(`REQUEST id ${m.id} reused while in progress`);
-        void this.serve(m.id, m.layer.toString('hex'), m.first, m.count);
+        void this.serve(m.id, m.layer.toString('hex'), m.first, m.count, m.fetch === true);
         return;
       case Msg.Data:
         return this.onData(m.id, m.index, m.bytes);
@@ -272,6 +288,7 @@ export class PeerConnection implements ChokedPeer {
       this.send({ t: Msg.Cancel, id });
       // A stalled peer goes to the back of the queue until it proves fast again.
       this.msPerChunk = Math.max(this.msPerChunk * 2, this.host.requestTimeoutMs / o.parts.length);
+      this.stalledUntil = performance.now() + STALL_PENALTY_MS;
       this.finish(id, 'timeout', new PeerUnavailableError(`peer ${this.label} sent nothing for ${this.host.requestTimeoutMs} ms`, { timedOut: true }));
     }, this.host.requestTimeoutMs);
   }
@@ -288,12 +305,17 @@ export class PeerConnection implements ChokedPeer {
     this.host.changed();
   }
 
-  /** Answers a REQUEST with one DATA per chunk, from verified local chunks only. */
-  private async serve(id: number, layerKey: string, first: number, count: number): Promise<void> {
+  /**
+   * Answers a REQUEST with one DATA per chunk, from verified local chunks only; with `fetch`,
+   * the missing ones are fetched through this node's sources first, holding the upload slot.
+   */
+  private async serve(id: number, layerKey: string, first: number, count: number, fetch: boolean): Promise<void> {
     const layer = this.host.layers.get(layerKey);
     const notHeld = (what: string): void => void this.send({ t: Msg.Error, id, code: PeerErrorCode.NotHeld, message: `${what} not held` });
     if (!layer || first + count > layer.chunks.count) return notHeld('layer or chunks');
-    for (let i = first; i < first + count; i++) if (!layer.isLocal(i)) return notHeld(`chunk ${i}`);
+    let missing = false;
+    for (let i = first; i < first + count && !missing; i++) missing = !layer.isLocal(i);
+    if (missing && !fetch) return notHeld(`chunks ${first}-${first + count - 1}`);
     if (this.serving.size >= MAX_REQUESTS_IN_SERVICE) {
       this.send({ t: Msg.Error, id, code: PeerErrorCode.Busy, message: `${MAX_REQUESTS_IN_SERVICE} requests of yours in service` });
       return;
@@ -309,6 +331,12 @@ export class PeerConnection implements ChokedPeer {
     const ac = new AbortController();
     this.serving.set(id, ac);
     try {
+      if (missing) {
+        peerFetchThrough.inc({ role: 'served' });
+        // A cancelled request frees its slot at once; the fetch goes on and lands in the cache.
+        await untilAborted(layer.fetchChunks(first, count, true), ac.signal);
+        if (ac.signal.aborted) return;
+      }
       for (let i = first; i < first + count; i++) {
         const bytes = await layer.readLocal(i);
         if (ac.signal.aborted) return;
@@ -320,7 +348,7 @@ export class PeerConnection implements ChokedPeer {
       }
       this.host.gate.served++;
     } catch (e) {
-      this.send({ t: Msg.Error, id, code: PeerErrorCode.NotHeld, message: `reading chunk: ${(e as Error).message}` });
+      this.send({ t: Msg.Error, id, code: PeerErrorCode.NotHeld, message: `${missing ? 'fetching' : 'reading'} chunks: ${(e as Error).message}` });
     } finally {
       this.serving.delete(id);
       if (this.serving.size === 0) this.host.gate.release(this);
@@ -345,4 +373,15 @@ export class PeerConnection implements ChokedPeer {
     if (e instanceof PeerProtocolError) this.host.misbehaved(this, `protocol violation: ${message}`);
     else this.disconnect({ code: PeerErrorCode.Protocol, message: `internal error: ${message}` });
   }
+}
+
+/** Settles with `work`, or resolves as soon as `signal` aborts. */
+function untilAborted(work: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = () => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }

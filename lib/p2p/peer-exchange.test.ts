@@ -2,13 +2,13 @@ import HyperDHT from 'hyperdht';
 import Hyperswarm from 'hyperswarm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { peerBans, peerRequestSeconds } from '../metrics/metrics.js';
+import { peerBans, peerFetchThrough, peerRequestSeconds } from '../metrics/metrics.js';
 import { makeLayer, type TestLayer } from '../source/test-support.js';
 import { startDhtBootstrap, type DhtBootstrap } from './dht-bootstrap.js';
 import { layerKey } from './layer-key.js';
 import { FrameDecoder, encodeFrame, type PeerMessage } from './messages.js';
 import { Msg, PeerErrorCode } from './protocol.js';
-import { forgetfulLayer, lyingLayer, stallingLayer, startNode, until, type TestNode } from './test-support.js';
+import { forgetfulLayer, leechLayer, lyingLayer, stallingLayer, startNode, until, type TestNode } from './test-support.js';
 import { seededRandom } from '../../integration/support/seeded-random.js';
 
 // Real hyperswarm peers on a closed DHT on 127.0.0.1 (bootstrap + two persistent nodes,
@@ -186,26 +186,95 @@ test('all peers killed mid-run: the node finishes from the registry without an I
   assert.ok(fromRegistry > 0 && fromRegistry < t.dataLength, `${fromRegistry} of ${t.dataLength} bytes from the registry`);
 });
 
-test('upload slots are per peer: a neighbour over the limit is choked, falls through, and is unchoked after', async () => {
+test('upload slots are per peer: a neighbour over the limit is choked and waits for UNCHOKE, up to the peer timeout', async () => {
   const layer = await makeLayer(65536, 24);
   const t = layer.chunks;
   const warm = await node(layer, { warm: true, swarm: { maxUploads: 1, uploadRate: 1e6 } });
   const a = await node(layer, { maxRunBytes: 4 * 65536 });
   const b = await node(layer, { maxRunBytes: 4 * 65536 });
-  await seesFullPeer(a, layer);
-  await seesFullPeer(b, layer);
-  // Each reads two runs at once: one node gets the slot (both its runs served), the other is refused.
+  const impatient = await node(layer, { swarm: { requestTimeoutMs: 200 } });
+  for (const n of [a, b, impatient]) await seesFullPeer(n, layer);
+  const refusals = async () => (await peerRequestSeconds.get()).values.find((v) => v.metricName?.endsWith('_count') && v.labels.outcome === 'error')?.value ?? 0;
+  const refusedBefore = await refusals();
+  // Each reads two runs at once: one node gets the slot, the other is refused, waits, and is served after.
   const expect = layer.blob.subarray(t.offset(0), t.offset(8));
   const [ra, rb] = await Promise.all([a.read(t.offset(0), 8 * 65536), b.read(t.offset(0), 8 * 65536)]);
   assert.equal(ra, expect);
   assert.equal(rb, expect);
-  const fromRegistry = [a.registry.bytesServed, b.registry.bytesServed].sort((x, y) => x - y);
-  assert.equal(fromRegistry, [0, 8 * 65536], 'one node served by the peer whole, the other by the registry');
-  assert.is(warm.swarm.uploads, 2);
-  const refused = a.registry.bytesServed ? a : b;
-  await until(refused.swarm, () => refused.swarm.candidates(key(layer), 0, t.count).length === 1, 'UNCHOKE once the slot is free');
-  assert.equal(await refused.read(t.offset(8), 8 * 65536), layer.blob.subarray(t.offset(8), t.offset(16)));
-  assert.is(refused.registry.bytesServed, 8 * 65536, 'the peer serves it now');
+  assert.ok((await refusals()) > refusedBefore, 'one of them was refused (BUSY) first');
+  assert.equal([a.registry.bytesServed, b.registry.bytesServed], [0, 0], 'both served by the peer');
+  // The refused one may take some runs from the other, which holds them by then.
+  assert.is(warm.swarm.uploads + a.swarm.uploads + b.swarm.uploads, 4, 'four runs, each served once');
+});
+
+test('a neighbour choked for longer than the peer timeout falls through to the registry, in that time', async () => {
+  const layer = await makeLayer(65536, 24);
+  const t = layer.chunks;
+  const warm = await node(layer, { warm: true, swarm: { maxUploads: 1, uploadRate: 1e6 } });
+  // Takes the one slot for ~1.3 s (1.5 MiB at 1 MB/s after the burst) and never serves or fetches for anyone.
+  const hog = await node(layer, { share: leechLayer, maxRunBytes: 4 * 65536 });
+  const impatient = await node(layer, { swarm: { requestTimeoutMs: 200 } });
+  for (const n of [hog, impatient]) await seesFullPeer(n, layer);
+  const hogFirstChunk = new Promise<void>((resolve) => {
+    const off = hog.lazy.onLocal(() => {
+      off();
+      resolve();
+    });
+  });
+  const hogRead = hog.read(t.dataOffset, t.dataLength);
+  await hogFirstChunk;
+  const started = performance.now();
+  assert.equal(await impatient.read(t.offset(8), 8 * 65536), layer.blob.subarray(t.offset(8), t.offset(16)));
+  const elapsed = performance.now() - started;
+  assert.is(impatient.registry.bytesServed, 8 * 65536, `the registry served the node that could not wait (${elapsed.toFixed(0)} ms, warm served ${warm.swarm.uploads}, hog local ${hog.lazy.bytesLocal})`);
+  assert.ok(elapsed >= 200 && elapsed < 1000, `${elapsed.toFixed(0)} ms with a 200 ms peer timeout`);
+  assert.equal(await hogRead, data(layer));
+  assert.is(hog.registry.bytesServed, 0);
+  assert.is(warm.swarm.uploads, 6);
+});
+
+/** Waits until each node sees all the others sharing the layer. */
+async function meshed(all: TestNode[], layer: TestLayer): Promise<void> {
+  for (const n of all) await until(n.swarm, () => n.swarm.peersSharing([layer.digest]) === all.length - 1, `${all.length - 1} peers sharing the layer`);
+}
+
+test('chunks no peer holds yet: a fleet reading them at once fetches each from the registry once, through its owner', async () => {
+  const layer = await makeLayer(65536, 64);
+  const t = layer.chunks;
+  // Few upload slots: most requests meet a busy owner and wait for it or for those it served.
+  // One after another: a node finds those that announced the topic before it joined.
+  const fleet: TestNode[] = [];
+  for (let i = 0; i < 5; i++) fleet.push(await node(layer, { registry: { delayMs: 20 }, swarm: { maxUploads: 2 } }));
+  await meshed(fleet, layer);
+  const served = async () => (await peerFetchThrough.get()).values.find((v) => v.labels.role === 'served')?.value ?? 0;
+  const servedBefore = await served();
+  const reads = await Promise.all(fleet.map((n) => n.read(t.dataOffset, t.dataLength)));
+  for (const r of reads) assert.equal(r, data(layer));
+  const fromRegistry = fleet.map((n) => n.registry.bytesServed);
+  assert.is(fromRegistry.reduce((a, b) => a + b, 0), t.dataLength, `registry bytes per node ${fromRegistry.join(', ')}: each chunk once`);
+  assert.ok(fromRegistry.filter((b) => b > 0).length >= 2, 'the owners are spread over the fleet');
+  assert.ok((await served()) > servedBefore, 'owners fetched for their neighbours');
+});
+
+test('an owner that stalls: the read falls through within the peer timeout, and the owner is passed over after', async () => {
+  const layer = await makeLayer(65536, 16 * 16);
+  const t = layer.chunks;
+  const staller = await node(layer, { share: stallingLayer });
+  const cold = await node(layer, { swarm: { requestTimeoutMs: 300 } });
+  await meshed([staller, cold], layer);
+  const group = 16 * 65536;
+  const owned = Array.from({ length: 16 }, (_, g) => t.dataOffset + g * group).filter((at) => cold.swarm.ownerOf(key(layer), t.offset(t.indexOf(at)), new Set()) !== undefined);
+  assert.ok(owned.length >= 2, `the staller owns ${owned.length} of 16 groups`);
+  const timed = async (at: number) => {
+    const started = performance.now();
+    assert.equal(await cold.read(at, 65536), layer.blob.subarray(at, at + 65536));
+    return performance.now() - started;
+  };
+  const first = await timed(owned[0]!);
+  assert.ok(first >= 300, `${first.toFixed(0)} ms: the owner was asked and waited for`);
+  const second = await timed(owned[1]!);
+  assert.ok(second < 300, `${second.toFixed(0)} ms: a stalled owner is not asked again`);
+  assert.is(cold.registry.bytesServed, 2 * 65536, 'both chunks from the registry');
 });
 
 test('CANCEL: a request given up on stops being served and frees the upload slot', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import HyperDHT, { type DhtAddress } from 'hyperdht';
 import Hyperswarm, { type PeerInfo, type SwarmConnection } from 'hyperswarm';
@@ -6,7 +7,7 @@ import { stderrSourceLogger, type SourceLogger } from '../source/source-logger.j
 import { ANY_PORT } from './dht-bootstrap.js';
 import { layerKey } from './layer-key.js';
 import { PeerConnection, type PeerHost } from './peer-connection.js';
-import { PeerErrorCode } from './protocol.js';
+import { OWNER_GROUP_BYTES, PeerErrorCode } from './protocol.js';
 import type { SharedLayer } from './shared-layer.js';
 import { UploadGate } from './upload-gate.js';
 
@@ -54,6 +55,8 @@ export class PeerSwarm extends EventEmitter implements PeerHost {
     options: PeerSwarmOptions,
   ) {
     super();
+    // Every read waiting for a holder listens for 'change': bounded by the reads in flight, not a leak.
+    this.setMaxListeners(0);
     this.gate = new UploadGate({ rate: options.uploadRate, maxPeers: options.maxUploads ?? 8 });
     this.requestTimeoutMs = options.requestTimeoutMs ?? 2000;
     this.haveBatchMs = options.haveBatchMs ?? 50;
@@ -102,9 +105,57 @@ export class PeerSwarm extends EventEmitter implements PeerHost {
     return this.byBlob.get(blob);
   }
 
-  /** Open peers that said they hold all of chunks [first, first+count) of a layer and have not choked us. */
+  /** Open peers that said they hold all of chunks [first, first+count) of a layer (choked or not). */
+  holders(key: string, first: number, count: number): PeerConnection[] {
+    return [...this.peers.values()].filter((p) => p.isOpen && p.has(key, first, count));
+  }
+
+  /** The holders that have not choked us. */
   candidates(key: string, first: number, count: number): PeerConnection[] {
-    return [...this.peers.values()].filter((p) => p.isOpen && !p.choked && p.has(key, first, count));
+    return this.holders(key, first, count).filter((p) => !p.choked);
+  }
+
+  /**
+   * Who fetches chunks no peer holds, from the group of `blobOffset` (OWNER_GROUP_BYTES): the
+   * highest rendezvous hash of (key, layer, group) among this node and the open, unstalled peers
+   * sharing the layer, less `exclude`. Undefined: this node. Every node computes the same owner
+   * from the same peers, so a chunk a fleet needs at once is fetched once and spread from there;
+   * and a request passed on always goes to a higher hash, so owners never ask in a circle.
+   */
+  ownerOf(key: string, blobOffset: number, exclude: ReadonlySet<PeerConnection>): PeerConnection | undefined {
+    const group = Buffer.alloc(8);
+    group.writeBigUInt64BE(BigInt(Math.floor(blobOffset / OWNER_GROUP_BYTES)));
+    const layer = Buffer.from(key, 'hex');
+    const rank = (publicKey: string): Buffer => createHash('sha256').update(Buffer.from(publicKey, 'hex')).update(layer).update(group).digest();
+    let best = rank(this.publicKey.toString('hex'));
+    let owner: PeerConnection | undefined;
+    for (const peer of this.peers.values()) {
+      if (!peer.isOpen || peer.stalled || exclude.has(peer) || !peer.offers(key)) continue;
+      const r = rank(peer.key);
+      if (r.compare(best) > 0) {
+        best = r;
+        owner = peer;
+      }
+    }
+    return owner;
+  }
+
+  /** Resolves true at the next 'change' (a HAVE, an UNCHOKE, a peer gone), false after `ms` or once `signal` aborts. */
+  nextChange(ms: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted || ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (changed: boolean): void => {
+        clearTimeout(timer);
+        this.off('change', onChange);
+        signal.removeEventListener('abort', onAbort);
+        resolve(changed);
+      };
+      const onChange = (): void => done(true);
+      const onAbort = (): void => done(false);
+      const timer = setTimeout(onAbort, ms);
+      this.on('change', onChange);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** Connected peers that sent their HAVE for at least one of these blobs. */

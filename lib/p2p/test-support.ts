@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ChunkCache } from '../source/chunk-cache.js';
 import { LazyLayer } from '../source/lazy-layer.js';
 import { SourceChain } from '../source/source-chain.js';
-import { MemorySource, type TestLayer } from '../source/test-support.js';
+import { MemorySource, type SourceBehaviour, type TestLayer } from '../source/test-support.js';
 import type { DhtBootstrap } from './dht-bootstrap.js';
 import { PeerSource } from './peer-source.js';
 import { PeerSwarm, type PeerSwarmOptions } from './peer-swarm.js';
@@ -33,6 +33,8 @@ export interface TestNodeOptions {
   /** What the swarm is given instead of the node's LazyLayer (a liar, a staller). */
   share?: (layer: LazyLayer) => SharedLayer;
   random?: () => number;
+  /** How the node's registry behaves (a delay makes it a round trip away). */
+  registry?: SourceBehaviour;
 }
 
 export async function startNode(net: DhtBootstrap, layer: TestLayer, options: TestNodeOptions = {}): Promise<TestNode> {
@@ -41,7 +43,7 @@ export async function startNode(net: DhtBootstrap, layer: TestLayer, options: Te
   const log = { warn: (m: string) => void warnings.push(m) };
   const cache = await ChunkCache.open(dir, { maxBytes: 1 << 30 });
   const swarm = PeerSwarm.start({ bootstrap: net.bootstrap, log, ...options.swarm });
-  const registry = new MemorySource('registry', layer);
+  const registry = new MemorySource('registry', layer, options.registry);
   const chain = new SourceChain({ sources: [new PeerSource(swarm, options.random), registry], attemptTimeoutMs: 5000, ioTimeoutMs: 15_000, backoffMs: 1, log });
   const lazy = new LazyLayer({ blob: layer.digest, chunks: layer.chunks, cache, chain, log, maxRunBytes: options.maxRunBytes, pin: true });
   if (options.warm) {
@@ -97,6 +99,7 @@ export function lyingLayer(layer: LazyLayer): SharedLayer {
     isLocal: (i) => layer.isLocal(i),
     localBits: () => layer.localBits(),
     onLocal: (listener) => layer.onLocal(listener),
+    fetchChunks: (first, count, demand) => layer.fetchChunks(first, count, demand),
     readLocal: async (i) => {
       const chunk = await layer.readLocal(i);
       if (chunk) chunk[0]! ^= 0xff;
@@ -113,4 +116,17 @@ export function stallingLayer(layer: LazyLayer): SharedLayer {
 /** The layer as a peer whose HAVE says what the layer holds, but whose chunks are gone (evicted): it answers NOT-HELD. */
 export function forgetfulLayer(layer: LazyLayer): SharedLayer {
   return { ...lyingLayer(layer), readLocal: async () => undefined };
+}
+
+/** A node that takes from peers but offers nothing: it holds nothing, and as an owner its fetches never end. */
+export function leechLayer(layer: LazyLayer): SharedLayer {
+  return {
+    blob: layer.blob,
+    chunks: layer.chunks,
+    isLocal: () => false,
+    localBits: () => Buffer.alloc(Math.ceil(layer.chunks.count / 8)),
+    onLocal: () => () => {},
+    fetchChunks: () => new Promise<void>(() => {}),
+    readLocal: async () => undefined,
+  };
 }
