@@ -91,6 +91,7 @@ need_node() {
   (($(node_major) >= 20)) && return 0
   [[ $NO_SYSTEMD == 0 ]] || die "no Node.js >= 20 on PATH (see README \"Prerequisites\")"
   local candidate
+  apt-get update -qq
   candidate=$(apt-cache policy nodejs 2>/dev/null | sed -n 's/^ *Candidate: \([0-9]*\).*/\1/p')
   if [[ -n $candidate && $candidate -ge 20 ]]; then
     need_packages nodejs npm
