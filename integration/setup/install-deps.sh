@@ -10,6 +10,7 @@ packages=(
   docker-registry skopeo apache2-utils openssl
   iproute2 curl               # ip, tc, curl: the datacenter harness (integration/scale)
   qemu-system-x86 debootstrap # booting VMs from lazybd (integration/vm): TCG guests, the boot image
+  systemd vagrant             # systemd-analyze verify/security of deploy/systemd, vagrant validate of vagrant/
 )
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done

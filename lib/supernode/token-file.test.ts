@@ -1,6 +1,6 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TokenCheck, readTokenFile } from './token-file.js';
@@ -41,6 +41,25 @@ for (const [what, text, mode, message] of [
     }
   });
 }
+
+test('a systemd credential may show group read (an ACL mask), nothing more; only in $CREDENTIALS_DIRECTORY', async () => {
+  const f = await tokenFile(`${good}\n`, 0o440);
+  const credentials = { CREDENTIALS_DIRECTORY: dirname(f.path) };
+  try {
+    assert.equal(await readTokenFile(f.path, credentials), [good]);
+    const refused = (env: NodeJS.ProcessEnv) => readTokenFile(f.path, env).then(() => undefined, (e: Error & { code?: string }) => e?.code);
+    assert.is(await refused({}), 'E_SUPERNODE_CONFIG', 'outside a credentials directory 0440 is readable by others');
+    assert.is(await refused({ CREDENTIALS_DIRECTORY: tmpdir() }), 'E_SUPERNODE_CONFIG', 'another credentials directory');
+    for (const mode of [0o460, 0o444, 0o450]) {
+      await chmod(f.path, mode);
+      assert.is(await refused(credentials), 'E_SUPERNODE_CONFIG', `mode ${mode.toString(8)} in the credentials directory`);
+    }
+    await chmod(f.path, 0o400);
+    assert.equal(await readTokenFile(f.path, credentials), [good], 'ramfs: systemd chowns a 0400 file instead');
+  } finally {
+    await f.done();
+  }
+});
 
 test('a missing token file is a config error naming it', async () => {
   const err = await readTokenFile('/nonexistent/lazybd.token').then(() => undefined, (e: Error & { code?: string }) => e);

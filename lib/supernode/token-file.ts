@@ -1,5 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { lstat, readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { SupernodeConfigError } from './errors.js';
 
 /** Shorter tokens are guessable; 16 characters of a random token is ~96 bits. */
@@ -7,9 +8,14 @@ const MIN_TOKEN_LENGTH = 16;
 
 /**
  * The bearer tokens in a token file: one per line, blank lines and `#` comments ignored.
- * Like ssh keys, the file must not be readable by group or others.
+ * Like ssh keys, the file must not be readable by group or others. One exception: a systemd
+ * credential (LoadCredential=, the file directly in `$CREDENTIALS_DIRECTORY`) is made mode 0400
+ * by systemd and, for a service with its own User=, given to that user with a POSIX ACL entry
+ * where the file system has ACLs (tmpfs, systemd 254 and later); `stat` then shows the ACL's
+ * mask in the group bits (0440) although no group can read it. There group read is allowed,
+ * nothing else.
  */
-export async function readTokenFile(path: string): Promise<string[]> {
+export async function readTokenFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
   let mode: number;
   let text: string;
   try {
@@ -18,7 +24,8 @@ export async function readTokenFile(path: string): Promise<string[]> {
   } catch (e) {
     throw new SupernodeConfigError(`cannot read token file ${path}: ${(e as Error).message}`);
   }
-  if (mode & 0o077) throw new SupernodeConfigError(`token file ${path} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+  const allowed = (await isSystemdCredential(path, env)) ? 0o040 : 0;
+  if (mode & 0o077 & ~allowed) throw new SupernodeConfigError(`token file ${path} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
   const tokens = text
     .split('\n')
     .map((l) => l.trim())
@@ -27,6 +34,12 @@ export async function readTokenFile(path: string): Promise<string[]> {
   const short = tokens.find((t) => t.length < MIN_TOKEN_LENGTH || /\s/.test(t));
   if (short !== undefined) throw new SupernodeConfigError(`token file ${path}: tokens must be at least ${MIN_TOKEN_LENGTH} characters without spaces`);
   return tokens;
+}
+
+async function isSystemdCredential(path: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  const dir = env.CREDENTIALS_DIRECTORY;
+  if (!dir || dirname(resolve(path)) !== resolve(dir)) return false;
+  return (await lstat(path)).isFile();
 }
 
 /** Checks `Authorization: Bearer <token>` against the accepted tokens in constant time per token. */
