@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import '../lib/cli/require-node.js';
 import sade from 'sade';
-import type { OptionSpec } from '../lib/cli/command-spec.js';
+import { helpDefault, type OptionSpec } from '../lib/cli/command-spec.js';
 import { lazybdCli } from '../lib/cli/command-table.js';
 import { runCommandLine } from '../lib/cli/run-command.js';
 import { fileIoLine } from '../lib/store/native-io.js';
@@ -10,7 +10,7 @@ import { fileIoLine } from '../lib/store/native-io.js';
 // them for --help and --version; the strict parser checks every command line against them.
 // --version also says which file I/O backend loaded (native addon or pure TypeScript).
 const prog = sade('lazybd').version(`0.1.0\n${fileIoLine()}`).describe('Lazily-loaded block-device images over NBD');
-const register = (o: OptionSpec) => prog.option(`--${o.name}`, o.help, o.default as string | number | boolean | undefined);
+const register = (o: OptionSpec) => prog.option(`--${o.name}`, o.help, helpDefault(o));
 lazybdCli.globalOptions.forEach(register);
 for (const c of lazybdCli.commands) {
   prog.command(`${c.name} ${c.args}`.trim()).describe(c.describe);

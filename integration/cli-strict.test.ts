@@ -355,13 +355,14 @@ test('lazybd (spawned): the examples of issue 8, --json errors, --help and --ver
   await withTempDir(async (dir) => {
     const env = { LAZYBD_STORE: join(dir, 'store'), XDG_RUNTIME_DIR: join(dir, 'run') };
     const run = (args: string[]) => lazybd(args, env, SPAWN_TIMEOUT_MS);
-    const [create, serve, inspect, json, help, serveHelp, version, pureVersion, none] = await Promise.all([
+    const [create, serve, inspect, json, help, serveHelp, supernodeHelp, version, pureVersion, none] = await Promise.all([
       run(['create', join(dir, 'x.raw'), 'x:1', '--chunk-sise', '4096']),
       run(['serve', 'x:1', '--bogus-flag']),
       run(['inspect', 'x:1', 'extra']),
       run(['images', '--json', '--jsno']),
       run(['--help']),
       run(['serve', '--help']),
+      run(['supernode', '--help']),
       run(['--version']),
       lazybd(['--version'], { ...env, LAZYBD_NATIVE: '0' }, SPAWN_TIMEOUT_MS),
       run([]),
@@ -379,6 +380,7 @@ test('lazybd (spawned): the examples of issue 8, --json errors, --help and --ver
     assert.is(serveHelp.status, 0);
     for (const o of optionsOf(lazybdCli.commands.find((c) => c.name === 'serve')!)) assert.match(serveHelp.stdout, new RegExp(`--${escape(o.name)} `));
     assert.match(serveHelp.stdout, /lazybd serve \[image\]\.\.\. \[options\]/);
+    assert.match(supernodeHelp.stdout, /--listen .*\(default 127\.0\.0\.1:5100\)/, 'a HOST:PORT default is shown as one');
     assert.is(version.status, 0);
     // The second line names the file I/O backend this environment loads (the same one as this process).
     assert.is(version.stdout, `lazybd, 0.1.0\n${fileIoLine()}\n`);

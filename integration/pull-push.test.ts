@@ -66,6 +66,32 @@ test('push, then a lazy pull moves only manifest, config and layer metadata', as
   });
 });
 
+test('a registry that drops connections for a moment: the pull tries again and succeeds; one that stays down fails, coded, after three rounds', async () => {
+  if (!(await requireTools('docker-registry'))) return;
+  await withProxiedRegistry(async (proxy, dir) => {
+    const a = { LAZYBD_STORE: join(dir, 'a') };
+    const b = { LAZYBD_STORE: join(dir, 'b') };
+    assert.is((await lazybd(['push', 'disk:v1', `${proxy.host}/flaky/disk:v1`, '--plain-http'], a)).status, 0);
+    proxy.mode = 'down';
+    const pulling = lazybd(['pull', `${proxy.host}/flaky/disk:v1`, 'disk:flaky', '--plain-http', '--json'], b);
+    setTimeout(() => (proxy.mode = 'pass'), 500);
+    const pulled = await pulling;
+    assert.is(pulled.status, 0, pulled.stderr);
+    assert.match(pulled.stderr, /; trying again in 1 s\n/);
+    assert.ok((await lazybd(['images', '--json'], b)).stdout.includes('disk:flaky'));
+
+    proxy.mode = 'down';
+    const started = Date.now();
+    const failed = await lazybd(['pull', `${proxy.host}/flaky/disk:v1`, 'disk:gone', '--plain-http', '--json'], b);
+    const seconds = (Date.now() - started) / 1000;
+    assert.is(failed.status, 5, `registry errors exit 5: ${failed.stderr}`);
+    assert.match(JSON.parse(failed.stdout).error.code, /^E_REGISTRY_/);
+    assert.is(failed.stderr.match(/trying again in/g)?.length, 2, failed.stderr);
+    assert.ok(seconds >= 3 && seconds < 15, `gave up after ${seconds} s (pauses of 1 and 2 s)`);
+    assert.not.ok((await lazybd(['images', '--json'], b)).stdout.includes('disk:gone'));
+  });
+});
+
 test('a registry that flips bits fails a full pull with a digest error and stores nothing bad', async () => {
   if (!(await requireTools('docker-registry'))) return;
   await withProxiedRegistry(async (proxy, dir) => {

@@ -53,3 +53,10 @@ export function positionalSlots(args: string): PositionalSlots {
   }
   return slots;
 }
+
+/** The default as --help shows it. */
+export function helpDefault(o: OptionSpec): string | number | boolean | undefined {
+  const value = o.default;
+  if (value === undefined || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  return o.kind !== 'flag' && o.kind.format ? o.kind.format(value) : undefined;
+}

@@ -17,7 +17,7 @@ import type { HostPort } from './option-kinds.js';
 import { p2pSettings, type P2pOptions } from './p2p-options.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
-import { supernodeSet, warnFallback, type SupernodeClientOptions } from './supernode-options.js';
+import { supernodeSet, warnFallback, warnRetry, type SupernodeClientOptions } from './supernode-options.js';
 
 export interface ServeOptions extends RegistryOptions, SupernodeClientOptions, P2pOptions {
   _: string[];
@@ -57,6 +57,7 @@ export async function serveCommand(first: string | undefined, opts: ServeOptions
     registry: settings,
     supernodes,
     onFallback: warnFallback,
+    onRetry: warnRetry,
     onStale: (ref, e) => process.stderr.write(`lazybd: ${e.message}; serving ${ref} from the local store and cache\n`),
   });
   // Made when the first lazily pulled image opens: a daemon of local images never contends for the cache.

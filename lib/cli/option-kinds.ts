@@ -9,6 +9,8 @@ export interface ValueKind<T = unknown> {
   readonly example: string;
   /** The value, or undefined when `text` is malformed. */
   parse(text: string): T | undefined;
+  /** The value as written on the command line, where String() would not do (--help's defaults). */
+  format?(value: T): string;
 }
 
 /** An option that takes no value: present is true, `--no-<name>` is false. */
@@ -50,6 +52,7 @@ export const hostPort: ValueKind<HostPort> = {
     if (!m || Number(m[3]) > 65535) return undefined;
     return { host: m[1] || m[2] || '127.0.0.1', port: Number(m[3]) };
   },
+  format: ({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`),
 };
 
 /** An http(s) base URL with nothing after the host: a supernode. */

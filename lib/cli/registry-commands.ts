@@ -9,7 +9,7 @@ import { localRef, openStore } from './image-commands.js';
 import { UsageError } from './usage-error.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
-import { supernodeSet, warnFallback, type SupernodeClientOptions } from './supernode-options.js';
+import { supernodeSet, warnFallback, warnRetry, type SupernodeClientOptions } from './supernode-options.js';
 
 export interface RegistryOptions extends GlobalOptions {
   'plain-http'?: boolean;
@@ -72,7 +72,7 @@ export async function pullCommand(source: string, target: string | undefined, op
     const store = await openStore(opts);
     const clients = [...(supernodes?.clientsFor(remote.registry) ?? []), client];
     const r = await withProgress('pull', opts, (onProgress) =>
-      pullImageFrom(store, clients, remote, ref, { full: opts.full, plainHttp: opts['plain-http'] === true, onProgress, onFallback: warnFallback }),
+      pullImageFrom(store, clients, remote, ref, { full: opts.full, plainHttp: opts['plain-http'] === true, onProgress, onFallback: warnFallback, onRetry: warnRetry }),
     );
     printResult(opts, r, () => `pulled ${source} as ${ref}: ${r.layers} layers (${r.layersComplete} complete locally), ${r.bytesFetched} bytes fetched`);
   } finally {

@@ -27,6 +27,11 @@ export async function supernodeSet(opts: SupernodeClientOptions & RegistryOption
   });
 }
 
+/** Tells that no source could serve a pull for now and all are tried again. */
+export function warnRetry(err: Error, delayMs: number): void {
+  process.stderr.write(`lazybd: ${err.message}; trying again in ${delayMs / 1000} s\n`);
+}
+
 /** Tells that a supernode could not serve a pull and the next source is tried. */
 export function warnFallback(_from: unknown, err: Error): void {
   process.stderr.write(`lazybd: supernode: ${err.message}; trying the next source\n`);

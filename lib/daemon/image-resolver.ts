@@ -13,6 +13,8 @@ export interface ImageResolverOptions {
   supernodes?: SupernodeSet;
   /** A supernode failed and the next source is tried. */
   onFallback?: (from: RegistryClient, err: Error) => void;
+  /** Every source failed for now; all are tried again after `delayMs`. */
+  onRetry?: (err: Error, delayMs: number) => void;
   /** The registry is unreachable and an earlier pull is served instead. */
   onStale?: (ref: string, err: Error) => void;
 }
@@ -29,7 +31,7 @@ export function imageResolver(store: OciStore, o: ImageResolverOptions): ImageRe
     if (parsed.kind === 'local') return ref;
     const client = new RegistryClient({ ...o.registry, registry: parsed.registry });
     try {
-      await pullImageFrom(store, [...(o.supernodes?.clientsFor(parsed.registry) ?? []), client], parsed, ref, { plainHttp: o.registry.plainHttp, onFallback: o.onFallback });
+      await pullImageFrom(store, [...(o.supernodes?.clientsFor(parsed.registry) ?? []), client], parsed, ref, { plainHttp: o.registry.plainHttp, onFallback: o.onFallback, onRetry: o.onRetry });
     } catch (e) {
       const known = (await store.list()).some((t) => t.ref === ref);
       if (!known || !isRetryable(e)) throw e;

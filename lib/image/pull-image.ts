@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LazybdError } from '../errors.js';
 import type { MetaLocation } from '../format/layer-reader.js';
 import { MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, TRAILER_SIZE } from '../format/layer-spec.js';
@@ -6,6 +7,7 @@ import { openLayerFromMeta } from '../format/meta-random-access.js';
 import { decodeTrailer } from '../format/trailer.js';
 import { parseManifest, type Descriptor } from '../oci/manifest.js';
 import { formatReference, type RemoteReference } from '../oci/reference.js';
+import { isRetryable } from '../registry/errors.js';
 import { pullManifest } from '../registry/image-transfer.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { OciStore } from '../store/oci-store.js';
@@ -91,17 +93,42 @@ export async function pullImageFrom(
   clients: readonly RegistryClient[],
   remote: RemoteReference,
   ref: string,
-  options: { full?: boolean; plainHttp?: boolean; onProgress?: Progress; onFallback?: (from: RegistryClient, err: Error) => void } = {},
+  options: PullFromOptions = {},
 ): Promise<PullResult> {
-  for (const [i, client] of clients.entries()) {
-    try {
-      return await pullImage(store, client, remote, ref, options);
-    } catch (e) {
-      if (i === clients.length - 1 || !(e instanceof LazybdError)) throw e;
-      options.onFallback?.(client, e);
+  if (clients.length === 0) throw new RangeError('pullImageFrom needs at least one client');
+  for (let round = 1; ; round++) {
+    for (const [i, client] of clients.entries()) {
+      try {
+        return await pullImage(store, client, remote, ref, options);
+      } catch (e) {
+        if (!(e instanceof LazybdError)) throw e;
+        if (i < clients.length - 1) {
+          options.onFallback?.(client, e);
+          continue;
+        }
+        // Every source failed. A transient failure (a connect timeout on a loaded host, a 503)
+        // gets the whole list again after a pause, so a node's start does not hang on one bad second.
+        if (round === PULL_ROUNDS || !isRetryable(e)) throw e;
+        const delayMs = PULL_RETRY_MS * 2 ** (round - 1);
+        options.onRetry?.(e, delayMs);
+        await sleep(delayMs);
+      }
     }
   }
-  throw new RangeError('pullImageFrom needs at least one client');
+}
+
+/** How often the sources are tried in all when every one fails with a retryable error, and the first pause between. */
+const PULL_ROUNDS = 3;
+const PULL_RETRY_MS = 1000;
+
+export interface PullFromOptions {
+  full?: boolean;
+  plainHttp?: boolean;
+  onProgress?: Progress;
+  /** A source (a supernode) failed and the next one is tried. */
+  onFallback?: (from: RegistryClient, err: Error) => void;
+  /** Every source failed with a retryable error; all are tried again after `delayMs`. */
+  onRetry?: (err: Error, delayMs: number) => void;
 }
 
 /** One Range read when the manifest says where the metadata is; the trailer first otherwise. */
