@@ -1,5 +1,5 @@
 // Network namespace, bridge and veth primitives over iproute2 (`ip`); one call, one change.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { system } from './system-command.js';
 
 function ip(args: string[]): Promise<string> {
@@ -91,4 +91,23 @@ export function inNamespace(ns: string, cmd: string, args: string[]): [string, s
 /** A bridge port needs no IPv6 of its own; without it nothing but our traffic crosses the link. */
 function disableIpv6(rootInterface: string): Promise<void> {
   return writeFile(`/proc/sys/net/ipv6/conf/${rootInterface}/disable_ipv6`, '1');
+}
+
+const NEIGH = '/proc/sys/net/ipv4/neigh/default/';
+
+/**
+ * Makes room for `entries` ARP entries. The kernel's neighbour table and its limits are shared
+ * by all namespaces (Linux 6.18 here: gc_thresh3 1024 by default), and in a P2P mesh every host
+ * resolves every other, so at 50 nodes (~3,500 entries) late hosts could resolve no one ("neighbor
+ * table overflow", EHOSTUNREACH or connect timeouts at their start). Only ever raised, never
+ * lowered: another run may be relying on it. Returns the old gc_thresh3 when it was raised.
+ */
+export async function ensureNeighbourCapacity(entries: number): Promise<number | undefined> {
+  const old = Number((await readFile(NEIGH + 'gc_thresh3', 'utf8')).trim());
+  if (old >= entries) return undefined;
+  // gc_thresh2 (soft limit) and gc_thresh1 (no collection below) scaled alike; 3 last, so 2 ≤ 3 holds throughout.
+  await writeFile(NEIGH + 'gc_thresh3', String(entries));
+  await writeFile(NEIGH + 'gc_thresh2', String(Math.ceil(entries / 2)));
+  await writeFile(NEIGH + 'gc_thresh1', String(Math.ceil(entries / 8)));
+  return old;
 }

@@ -2,7 +2,7 @@
 import type { SpawnOptions } from 'node:child_process';
 import { spawnOwned, type Owned } from '../support/processes.js';
 import { PREFIX_LENGTH } from './address-plan.js';
-import { addBridge, addNamespace, addVeth, inNamespace, linkCounters, type LinkCounters } from './netns.js';
+import { addBridge, addNamespace, addVeth, ensureNeighbourCapacity, inNamespace, linkCounters, type LinkCounters } from './netns.js';
 import { interfaceName, namespaceName } from './run-name.js';
 import { shapeLink, type LinkShape } from './shaping.js';
 import { removeRun } from './sweep.js';
@@ -47,6 +47,10 @@ export class Datacenter {
 
   /** Adds hosts a few at a time: each is a dozen `ip`/`tc` calls. */
   async addHosts(specs: { role: string; address: string; shape: LinkShape }[], parallel = 4): Promise<Host[]> {
+    // Every host may resolve every other (a P2P mesh), twice over for headroom.
+    const hosts = this.hosts.size + specs.length;
+    const raised = await ensureNeighbourCapacity(2 * hosts * hosts);
+    if (raised !== undefined) process.stderr.write(`[datacenter] raised the kernel's ARP table limit (net.ipv4.neigh.default.gc_thresh3, shared by all namespaces) from ${raised} to ${2 * hosts * hosts} for ${hosts} hosts\n`);
     const out: Host[] = [];
     for (let i = 0; i < specs.length; i += parallel) {
       out.push(...(await Promise.all(specs.slice(i, i + parallel).map((s) => this.addHost(s.role, s.address, s.shape)))));
