@@ -94,6 +94,35 @@ async function tools(): Promise<boolean> {
   return requireTools('qemu-io', 'nbdsh', 'nbdcopy');
 }
 
+test('lazybd rm of an image that clones use is refused, daemon running or stopped, unless --force', async () => {
+  if (!(await tools())) return;
+  await withTempDir(async (dir) => {
+    const h = await host(dir);
+    assert.is((await lazybd(['create', join(dir, 'base.raw'), 'spare:v1'], h.env)).status, 0);
+    const daemon = await startDaemon(h);
+    const rm = async (args: string[]) => {
+      const r = await lazybd(['rm', ...args, '--json'], h.env);
+      return { status: r.status, body: JSON.parse(r.stdout) };
+    };
+    try {
+      await clone(h, 'base:v1', 'vm');
+      const live = await rm(['base:v1']);
+      assert.is(live.status, 3);
+      assert.is(live.body.error.code, 'E_IMAGE_IN_USE');
+      assert.match(live.body.error.message, new RegExp(`clone vm of daemon ${daemon.child.pid}`));
+      assert.is((await rm(['spare:v1'])).status, 0, 'an image nothing uses goes');
+    } finally {
+      await daemon.stop();
+    }
+    const stopped = await rm(['base:v1']);
+    assert.is(stopped.status, 3);
+    assert.match(stopped.body.error.message, /clone vm kept in .*daemon/, 'the stopped daemon will want it back');
+    const forced = await rm(['base:v1', '--force']);
+    assert.is(forced.status, 0);
+    assert.not.ok((await lazybd(['images', '--json'], h.env)).stdout.includes('base:v1'));
+  });
+});
+
 test('two clones of one image diverge independently; each shows the base where it has not written', async () => {
   if (!(await tools())) return;
   await withTempDir(async (dir) => {

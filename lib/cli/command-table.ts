@@ -68,7 +68,7 @@ export const lazybdCli: CliSpec = {
     { name: 'export', args: '<name:tag> <out.raw>', describe: 'Flatten the image to a sparse raw file', options: [], run: lazyCommand(images, 'exportCommand') },
     { name: 'verify', args: '<name:tag>', describe: 'Check every chunk of every layer against its digest', options: [], run: lazyCommand(images, 'verifyCommand') },
     { name: 'images', args: '', describe: 'List images in the local store', options: [], run: lazyCommand(images, 'imagesCommand') },
-    { name: 'rm', args: '<name:tag>', describe: 'Remove an image; blobs other images use stay', options: [], run: lazyCommand(images, 'rmCommand') },
+    { name: 'rm', args: '<name:tag>', describe: 'Remove an image; blobs other images use stay', options: [{ name: 'force', kind: 'flag', help: 'Remove it even while daemons serve it or kept clones are bound to it' }], run: lazyCommand(images, 'rmCommand') },
     {
       name: 'serve',
       args: '[image]...',

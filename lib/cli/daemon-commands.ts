@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { defaultControlPath } from '../control/daemon-directory.js';
 import { Daemon } from '../daemon/daemon.js';
+import { defaultStateDir } from '../daemon/daemon-state.js';
 import { imageResolver } from '../daemon/image-resolver.js';
 import { LazySources } from '../daemon/lazy-sources.js';
 import { OnDemand } from '../daemon/on-demand.js';
@@ -92,7 +93,7 @@ export async function serveCommand(first: string | undefined, opts: ServeOptions
       lazy,
       resolveImage,
       prefetchRate: opts['prefetch-rate'] * 1e6,
-      control: { socket: opts.control ?? defaultControlPath(), stateDir: opts['state-dir'] ?? join(store.dir, 'daemon'), shared: opts['state-dir'] === undefined },
+      control: { socket: opts.control ?? defaultControlPath(), stateDir: opts['state-dir'] ?? defaultStateDir(store.dir), shared: opts['state-dir'] === undefined },
       metrics: opts.metrics,
       warn: (m) => process.stderr.write(`lazybd: warning: ${m}\n`),
     });

@@ -6,6 +6,7 @@ import { inspectImage } from '../image/inspect-image.js';
 import { LocalImage } from '../image/local-image.js';
 import { verifyImage } from '../image/verify-image.js';
 import { formatReference, parseReference } from '../oci/reference.js';
+import { ImageInUseError, imageUsers } from '../control/image-users.js';
 import { OciStore, defaultStoreDir } from '../store/oci-store.js';
 import { withProgress } from './progress.js';
 import { printResult, type GlobalOptions } from './run-command.js';
@@ -98,8 +99,13 @@ export async function imagesCommand(opts: GlobalOptions): Promise<void> {
   );
 }
 
-export async function rmCommand(input: string, opts: GlobalOptions): Promise<void> {
+export async function rmCommand(input: string, opts: GlobalOptions & { force?: boolean }): Promise<void> {
   const ref = localRef(input);
-  const freed = await (await openStore(opts)).remove(ref);
+  const store = await openStore(opts);
+  if (!opts.force) {
+    const users = await imageUsers(store.dir, ref);
+    if (users.length) throw new ImageInUseError(ref, users);
+  }
+  const freed = await store.remove(ref);
   printResult(opts, { ref, removed: true, freedBytes: freed }, () => `removed ${ref} (${mib(freed)} freed)`);
 }

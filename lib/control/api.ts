@@ -39,6 +39,8 @@ export interface DaemonStatus {
   pid: number;
   startedAt: string;
   control: string;
+  /** The image store it serves from (absolute): a `lazybd rm` in another store is none of its business. */
+  store: string;
   exports: ExportStatus[];
 }
 

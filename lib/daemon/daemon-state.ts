@@ -135,6 +135,16 @@ export class DaemonState {
   }
 }
 
+/** Where a daemon keeps its clones without --state-dir: in the store it serves from. */
+export function defaultStateDir(storeDir: string): string {
+  return join(storeDir, 'daemon');
+}
+
+/** The clones kept in a state directory, read without taking it (its daemon may be running or not). */
+export async function clonesIn(dir: string): Promise<CloneRecord[]> {
+  return (await readState(join(dir, STATE_FILE))).clones;
+}
+
 async function readState(path: string): Promise<StateFile> {
   let text: string;
   try {

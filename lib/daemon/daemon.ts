@@ -1,4 +1,5 @@
 import { readFile, writeFile, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { CommitCloneRequest, CommitCloneResponse, DaemonStatus, ExportStatus, RemoveOptions, RemovedResponse, AddCloneRequest, AddExportRequest } from '../control/api.js';
 import { ControlServer, type ControlHandler } from '../control/control-server.js';
 import { announceDaemon } from '../control/daemon-directory.js';
@@ -143,7 +144,7 @@ export class Daemon implements ControlHandler {
   // ControlHandler: every change runs alone, in order.
 
   status(): DaemonStatus {
-    return { pid: process.pid, startedAt: this.startedAt, control: this.options.control?.socket ?? '', exports: [...this.entries.values()].map((e) => this.statusOf(e)) };
+    return { pid: process.pid, startedAt: this.startedAt, control: this.options.control?.socket ?? '', store: resolve(this.options.store.dir), exports: [...this.entries.values()].map((e) => this.statusOf(e)) };
   }
 
   addExport(request: AddExportRequest): Promise<ExportStatus> {
