@@ -54,33 +54,42 @@ export async function pullImage(
   const total = options.full ? layers.reduce((n, l) => n + l.size, 0) : layers.length;
   let done = 0;
   return store.lease(async () => {
-    const configBytes = await client.readBlob(remote.repository, manifest.config);
-    const config = parseImageConfig(configBytes);
-    await store.putBlob(configBytes);
-    fetched += configBytes.length;
     let complete = 0;
-    for (const layer of layers) {
+    const readConfig = async () => {
+      const bytes = await client.readBlob(remote.repository, manifest.config);
+      const config = parseImageConfig(bytes);
+      await store.putBlob(bytes);
+      fetched += bytes.length;
+      return config;
+    };
+    const readLayer = async (layer: Descriptor) => {
       if (await store.hasBlob(layer.digest)) {
         complete++;
       } else if (options.full) {
         fetched += await downloadBlob(store, client, remote.repository, layer, (n) => options.onProgress?.((done += n), total));
         complete++;
-        continue;
+        return;
       } else if (!(await store.readLayerMeta(layer.digest))) {
         fetched += await fetchLayerMeta(store, client, remote.repository, layer);
       }
       options.onProgress?.(options.full ? (done += layer.size) : ++done, total);
-    }
-    const trace = traceDescriptorOf(manifest.layers);
-    if (trace && !(await store.hasBlob(trace.digest))) {
+    };
+    const readTrace = async () => {
+      const trace = traceDescriptorOf(manifest.layers);
+      if (!trace || (await store.hasBlob(trace.digest))) return;
       const bytes = await client.readBlob(remote.repository, trace);
       await store.putBlob(bytes);
       fetched += bytes.length;
-    }
+    };
+    // Small reads go out together (a pull is a cold start's critical path: one registry
+    // round trip, not one per layer); whole-layer downloads stay one at a time.
+    const layerReads = options.full ? [eachInTurn(layers, readLayer)] : layers.map(readLayer);
+    const config = readConfig();
+    await settleAll([config, readTrace(), ...layerReads]);
     const stored = await store.putBlob(manifestBytes.bytes);
     const originRef = formatReference({ ...remote, tag: undefined, digest: manifestBytes.digest });
     await store.tag(ref, { mediaType: manifest.mediaType, ...stored }, originAnnotations({ ref: originRef, plainHttp: options.plainHttp ?? false }));
-    return { ref, manifestDigest: stored.digest, virtualSize: config.virtualSize, bytesFetched: fetched, layers: layers.length, layersComplete: complete };
+    return { ref, manifestDigest: stored.digest, virtualSize: (await config).virtualSize, bytesFetched: fetched, layers: layers.length, layersComplete: complete };
   });
 }
 
@@ -160,4 +169,14 @@ async function downloadBlob(store: OciStore, client: RegistryClient, repository:
   } finally {
     await blob.abort();
   }
+}
+
+async function eachInTurn<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  for (const item of items) await fn(item);
+}
+
+/** Waits for every promise (none is left running on a failure), then throws the first error. */
+async function settleAll(promises: readonly Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
