@@ -1,4 +1,8 @@
-import cliProgress from 'cli-progress';
+import type * as CliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+
+// Loaded only when a bar is shown: ~10 ms of every command's start otherwise (serve, pull in scripts).
+const loadCliProgress = () => createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
 
 export interface ProgressReporter {
   update(done: number, total: number): void;
@@ -13,6 +17,7 @@ const silent: ProgressReporter = { update() {}, stop() {} };
  */
 export function progressBar(label: string, options: { json?: boolean }): ProgressReporter {
   if (options.json || !process.stderr.isTTY) return silent;
+  const cliProgress = loadCliProgress();
   const bar = new cliProgress.SingleBar(
     {
       format: `${label} [{bar}] {percentage}% | {doneMiB}/{totalMiB} MiB | {eta_formatted}`,
