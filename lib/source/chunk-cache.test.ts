@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chunkVerifyFailures } from '../metrics/metrics.js';
@@ -53,6 +54,63 @@ for (const maxOpenFiles of [0, 256]) {
     }),
   );
 }
+
+test('while demand fetches are in flight, a put waits in memory (read from there) and lands once they pause', () =>
+  withTempDir(async (dir) => {
+    const cache = await ChunkCache.open(dir, { maxBytes: 1 << 20, writeBehind: { quietMs: 30, maxDelayMs: 10_000 } });
+    const c = chunk();
+    cache.demand.begin();
+    const stored = cache.put(c.hex, c.data);
+    let landed = false;
+    void stored.then(() => (landed = true));
+    await sleep(60);
+    assert.is(landed, false, 'waits while a fetch is in flight');
+    assert.is(await exists(pathOf(dir, c.hex)), false);
+    assert.ok(cache.has(c.hex));
+    assert.equal(await readAll(cache, c.hex, 4096), c.data, 'answered from memory');
+    const ended = performance.now();
+    cache.demand.end();
+    await stored;
+    assert.ok(performance.now() - ended >= 25, 'and for the quiet period after');
+    assert.equal(await readFile(pathOf(dir, c.hex)), c.data);
+    assert.equal(cache.size, { files: 1, bytes: 4096 });
+    await cache.close();
+  }),
+);
+
+test('write-behind is bounded: past its bytes, and past its delay, writes go ahead while fetches continue', () =>
+  withTempDir(async (dir) => {
+    const cache = await ChunkCache.open(dir, { maxBytes: 1 << 20, writeBehind: { maxBytes: 8192, quietMs: 10, maxDelayMs: 150 } });
+    const [a, b, c] = [chunk(), chunk(), chunk()];
+    cache.demand.begin();
+    const held = [cache.put(a.hex, a.data), cache.put(b.hex, b.data)];
+    await cache.put(c.hex, c.data);
+    assert.ok(await exists(pathOf(dir, c.hex)), 'the third 4 KiB is over 8 KiB held: written at once');
+    assert.is(await exists(pathOf(dir, a.hex)), false);
+    const started = performance.now();
+    await Promise.all(held);
+    assert.ok(performance.now() - started >= 100, 'held ones wait for the delay bound');
+    assert.ok(await exists(pathOf(dir, a.hex)));
+    cache.demand.end();
+    await cache.close();
+  }),
+);
+
+test('close writes what is held at once', () =>
+  withTempDir(async (dir) => {
+    const cache = await ChunkCache.open(dir, { maxBytes: 1 << 20, writeBehind: { quietMs: 10, maxDelayMs: 60_000 } });
+    const c = chunk();
+    cache.demand.begin();
+    void cache.put(c.hex, c.data);
+    const started = performance.now();
+    await cache.close();
+    assert.ok(performance.now() - started < 5000, 'not after the 60 s delay bound');
+    assert.equal(await readFile(pathOf(dir, c.hex)), c.data);
+    const again = await ChunkCache.open(dir, { maxBytes: 1 << 20 });
+    assert.equal(await readAll(again, c.hex, 4096), c.data);
+    await again.close();
+  }),
+);
 
 test('reopen rebuilds the index, verifies on first read, and clears abandoned temp files', () =>
   withTempDir(async (dir) => {

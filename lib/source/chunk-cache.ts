@@ -4,7 +4,9 @@ import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { MAX_CHUNK_SIZE } from '../format/layer-spec.js';
 import { chunkCacheBytes, chunkCacheEvictions, chunkVerifyFailures } from '../metrics/metrics.js';
+import { FetchActivity } from './fetch-activity.js';
 import { FileReadPool } from './file-read-pool.js';
+import { WriteBehind, type WriteBehindOptions } from './write-behind.js';
 
 export interface ChunkCacheOptions {
   /** Size limit in bytes; least recently used chunks that no one pins are evicted beyond it. */
@@ -19,6 +21,11 @@ export interface ChunkCacheOptions {
    * fetched at most once per window (the supernode's `--refetch-window`). Default 0.
    */
   refetchWindowMs?: number;
+  /**
+   * Writes of fetched chunks wait (answered from memory meanwhile) until demand fetches pause.
+   * Default 64 MiB held, 50 ms quiet, 2 s at most; `maxBytes: 0` writes at once.
+   */
+  writeBehind?: Partial<WriteBehindOptions>;
 }
 
 export interface CacheGcOptions {
@@ -55,6 +62,7 @@ interface Entry {
 }
 
 const MISS = Promise.resolve(false);
+const HIT = Promise.resolve(true);
 const HEX_NAME = /^[0-9a-f]{64}$/;
 /** Parallel stat/unlink/verify calls while scanning: enough to keep the disk busy. */
 const SCAN_PARALLEL = 32;
@@ -85,6 +93,14 @@ export class ChunkCache {
   /** Pin counts by digest, for chunks present or still to come. */
   private readonly pins = new Map<string, number>();
   private readonly writing = new Map<string, Promise<void>>();
+  /** Chunks put but not yet in place on disk: reads are answered from here. */
+  private readonly held = new Map<string, Buffer>();
+  /**
+   * On-demand fetches of this cache's users (lazy layers count theirs here unless given
+   * their own): cache writes, and prefetch, wait for them.
+   */
+  readonly demand = new FetchActivity();
+  private readonly writeBehind: WriteBehind;
   private readonly unlinking = new Map<string, Promise<void>>();
   private readonly files: FileReadPool;
   private readonly removeListeners = new Set<(hex: string) => void>();
@@ -95,12 +111,14 @@ export class ChunkCache {
     private readonly maxBytes: number,
     maxOpenFiles: number,
     private readonly refetchWindowMs: number,
+    writeBehind: Partial<WriteBehindOptions>,
   ) {
     this.files = new FileReadPool(maxOpenFiles, (hex) => this.path(hex));
+    this.writeBehind = new WriteBehind(this.demand, { maxBytes: 64 << 20, quietMs: 50, maxDelayMs: 2000, ...writeBehind });
   }
 
   static async open(dir: string, options: ChunkCacheOptions): Promise<ChunkCache> {
-    const cache = new ChunkCache(dir, options.maxBytes, options.maxOpenFiles ?? 512, options.refetchWindowMs ?? 0);
+    const cache = new ChunkCache(dir, options.maxBytes, options.maxOpenFiles ?? 512, options.refetchWindowMs ?? 0, options.writeBehind ?? {});
     await mkdir(join(dir, 'tmp'), { recursive: true });
     await cache.removeStaleTemp();
     const found: { hex: string; size: number; mtime: number }[] = [];
@@ -130,7 +148,7 @@ export class ChunkCache {
 
   /** Whether a file for the chunk is present (not yet whether it is sound: `read` checks). */
   has(hex: string): boolean {
-    return this.entries.has(hex);
+    return this.entries.has(hex) || this.held.has(hex);
   }
 
   /**
@@ -140,7 +158,7 @@ export class ChunkCache {
    */
   read(hex: string, offset: number, target: Buffer, at: number, length: number): Promise<boolean> {
     const entry = this.entries.get(hex);
-    if (!entry) return MISS;
+    if (!entry) return this.readHeld(hex, offset, target, at, length);
     entry.used = ++this.clock;
     if (this.lru.delete(hex)) this.lru.set(hex, entry);
     if (!entry.verified) {
@@ -164,10 +182,30 @@ export class ChunkCache {
     if (this.entries.has(hex)) return Promise.resolve();
     let pending = this.writing.get(hex);
     if (!pending) {
-      pending = this.write(hex, data).finally(() => this.writing.delete(hex));
+      this.held.set(hex, data);
+      pending = this.writeWhenQuiet(hex, data).finally(() => {
+        this.writing.delete(hex);
+        this.held.delete(hex);
+      });
       this.writing.set(hex, pending);
     }
     return pending;
+  }
+
+  private readHeld(hex: string, offset: number, target: Buffer, at: number, length: number): Promise<boolean> {
+    const data = this.held.get(hex);
+    if (!data || offset + length > data.length) return MISS;
+    data.copy(target, at, offset, offset + length);
+    return HIT;
+  }
+
+  private async writeWhenQuiet(hex: string, data: Buffer): Promise<void> {
+    const done = await this.writeBehind.slot(data.length);
+    try {
+      await this.write(hex, data);
+    } finally {
+      done();
+    }
   }
 
   /** Keeps these chunks (present now or stored later) from eviction until released. */
@@ -229,6 +267,7 @@ export class ChunkCache {
 
   /** Closes open descriptors and waits for writes and deletes in progress. */
   async close(): Promise<void> {
+    this.writeBehind.flush();
     await Promise.all([...this.writing.values(), ...this.unlinking.values()].map((p) => p.catch(() => {})));
     this.files.closeAll();
   }

@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 /**
  * Counts on-demand fetches in flight, so background work (the prefetcher) can wait for
  * them to finish. Share one between the layers of an image, or the whole process, to
@@ -5,6 +7,8 @@
  */
 export class FetchActivity {
   private inFlight = 0;
+  /** When the last fetch in flight ended (performance.now()). */
+  private lastEnd = 0;
   private waiters: (() => void)[] = [];
 
   get busy(): boolean {
@@ -17,6 +21,7 @@ export class FetchActivity {
 
   end(): void {
     if (--this.inFlight > 0) return;
+    this.lastEnd = performance.now();
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
@@ -26,5 +31,15 @@ export class FetchActivity {
   idle(): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Resolves once no on-demand fetch has been in flight for `ms`. */
+  async quietFor(ms: number): Promise<void> {
+    for (;;) {
+      await this.idle();
+      const left = this.lastEnd + ms - performance.now();
+      if (left <= 0) return;
+      await sleep(left);
+    }
   }
 }

@@ -3,7 +3,7 @@ import { chunkCacheHits, chunkCacheMisses, chunkFetchJoins } from '../metrics/me
 import { ChunkBitset } from './chunk-bitset.js';
 import { ChunkDigestIndex } from './chunk-digest-index.js';
 import type { ChunkCache, ChunkPin } from './chunk-cache.js';
-import { FetchActivity } from './fetch-activity.js';
+import type { FetchActivity } from './fetch-activity.js';
 import type { LayerData } from './layer-data.js';
 import type { SourceChain } from './source-chain.js';
 import { stderrSourceLogger, type SourceLogger } from './source-logger.js';
@@ -17,7 +17,7 @@ export interface LazyLayerOptions {
   chain: SourceChain;
   /** Upper bound of one remote request for adjacent missing chunks. Default 1 MiB. */
   maxRunBytes?: number;
-  /** Where on-demand fetches are counted (the prefetcher yields to them). Default: one per layer. */
+  /** Where on-demand fetches are counted (the prefetcher and cache writes yield to them). Default: the cache's. */
   activity?: FetchActivity;
   /** Called with the index of every chunk a read touches (trace recording). */
   onChunkRead?: (chunk: number) => void;
@@ -66,7 +66,7 @@ export class LazyLayer implements LayerData {
     this.cache = options.cache;
     this.chain = options.chain;
     this.maxRunChunks = Math.max(1, Math.floor((options.maxRunBytes ?? 1 << 20) / this.chunks.chunkSize));
-    this.activity = options.activity ?? new FetchActivity();
+    this.activity = options.activity ?? options.cache.demand;
     this.onChunkRead = options.onChunkRead;
     this.log = options.log ?? stderrSourceLogger;
     this.local = new ChunkBitset(this.chunks.count);
