@@ -53,7 +53,7 @@ export class LazyLayer implements LayerData {
   private readonly stopListening: () => void;
   /** Finds every chunk of a digest: a layer may repeat a chunk (zeroes), and the cache holds it once. */
   private readonly byDigest: ChunkDigestIndex;
-  /** Fetches by chunk digest, from the start until the cache holds the chunk. */
+  /** Fetches by chunk digest, from the start until the cache holds the chunk (in memory or on disk). */
   private readonly inflight = new Map<string, InFlight>();
   private pinned: ChunkPin | undefined;
   private readonly localListeners = new Set<(chunk: number) => void>();
@@ -156,10 +156,10 @@ export class LazyLayer implements LayerData {
   async fetchChunks(first: number, count: number, demand = false): Promise<void> {
     const last = Math.min(first + count, this.chunks.count) - 1;
     this.startFetches(first, last, demand);
-    const waits: Promise<void>[] = [];
+    const waits: Promise<unknown>[] = [];
     for (let i = first; i <= last; i++) {
       const pending = this.inflight.get(this.hexOf(i));
-      if (pending) waits.push(pending.stored);
+      if (pending) waits.push(pending.data);
     }
     await Promise.all(waits);
   }
@@ -243,19 +243,14 @@ export class LazyLayer implements LayerData {
         if (demand) this.activity.end();
         buffers.forEach((chunk, j) => {
           const hex = hexes[j]!;
-          entries[j]!.resolveData(chunk);
-          this.cache
-            .put(hex, chunk)
-            .then(
-              () => {
-                if (this.cache.has(hex)) for (const i of this.byDigest.find(hex)) this.markLocal(i);
-              },
-              (err: Error) => this.log.warn(`caching chunk ${first + j} of ${this.blob}: ${err.message}`),
-            )
-            .finally(() => {
-              if (this.inflight.get(hex) === entries[j]) this.inflight.delete(hex);
-              entries[j]!.resolveStored();
-            });
+          // The cache answers for it from now on (from memory until it is written): readers and peers may ask.
+          this.cache.put(hex, chunk).catch((err: Error) => {
+            if (!this.cache.has(hex)) for (const i of this.byDigest.find(hex)) this.markMissing(i);
+            this.log.warn(`caching chunk ${first + j} of ${this.blob}: ${err.message}`);
+          });
+          if (this.cache.has(hex)) for (const i of this.byDigest.find(hex)) this.markLocal(i);
+          if (this.inflight.get(hex) === entries[j]) this.inflight.delete(hex);
+          entries[j]!.resolve(chunk);
         });
       },
       (err: unknown) => {
@@ -294,33 +289,20 @@ export class LazyLayer implements LayerData {
 
 }
 
-/** A chunk being fetched: its verified bytes (for readers), then its landing in the cache (for warm/prefetch). */
+/** A chunk being fetched: its verified bytes, for the readers and warm/prefetch callers waiting on it. */
 class InFlight {
   /** Reads waiting for the bytes: all but the first joined the fetch. */
   readers = 0;
   readonly data: Promise<Buffer>;
-  readonly stored: Promise<void>;
-  resolveData!: (chunk: Buffer) => void;
-  resolveStored!: () => void;
-  private rejectData!: (err: unknown) => void;
-  private rejectStored!: (err: unknown) => void;
+  resolve!: (chunk: Buffer) => void;
+  fail!: (err: unknown) => void;
 
   constructor() {
     this.data = new Promise((resolve, reject) => {
-      this.resolveData = resolve;
-      this.rejectData = reject;
-    });
-    this.stored = new Promise((resolve, reject) => {
-      this.resolveStored = resolve;
-      this.rejectStored = reject;
+      this.resolve = resolve;
+      this.fail = reject;
     });
     // Waiters get the rejection; a fetch no one waits for must not crash the process.
     this.data.catch(() => {});
-    this.stored.catch(() => {});
-  }
-
-  fail(err: unknown): void {
-    this.rejectData(err);
-    this.rejectStored(err);
   }
 }
