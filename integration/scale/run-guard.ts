@@ -15,12 +15,16 @@ export function guardRun(cleanUp: () => Promise<void>, log: (why: string) => voi
   let abortStatus: number | undefined;
   const once = () => (cleaning ??= cleanUp());
   const abort = (why: string, status: number) => {
+    if (abortStatus !== undefined) return;
     log(why);
     abortStatus ??= status;
     void once().finally(() => process.exit(status));
   };
-  process.once('SIGINT', () => abort('SIGINT', 130));
-  process.once('SIGTERM', () => abort('SIGTERM', 143));
+  // `on`, not `once`: support/processes.ts kills the children on a signal and raises it again,
+  // and with no listener left that second delivery would end the process mid-clean-up. While
+  // cleaning, a repeated signal only waits for the same clean-up.
+  process.on('SIGINT', () => abort('SIGINT', 130));
+  process.on('SIGTERM', () => abort('SIGTERM', 143));
   const deadline = timeoutS === undefined ? undefined : setTimeout(() => abort(`the run took more than ${timeoutS} s`, 1), timeoutS * 1000);
   return {
     finish() {

@@ -59,11 +59,11 @@ static int parse(const char *s, struct sockaddr_in *a) {
 }
 
 /* Interest of socket `side`: read while its outgoing direction has room, write while the other direction has due bytes blocked. */
-static void update(struct conn *c, int side) {
+static void update(struct conn *c, int side, uint64_t now) {
   struct dir *out = &c->d[side], *in = &c->d[!side];
   struct epoll_event ev = { .events = 0, .data.ptr = &c->e[side] };
   if (!out->eof && out->queued < QUEUE_MAX) ev.events |= EPOLLIN;
-  if (in->head && in->head->due <= now_ns()) ev.events |= EPOLLOUT;
+  if (in->head && in->head->due <= now) ev.events |= EPOLLOUT;
   if (ev.events != c->e[side].events) epoll_ctl(ep, EPOLL_CTL_MOD, c->fd[side], &ev);
   c->e[side].events = ev.events;
 }
@@ -106,8 +106,9 @@ static int flush(struct conn *c, int i, uint64_t now) {
   return 0;
 }
 
-static void arm_timer(void) {
-  uint64_t next = 0, now = now_ns();
+/* Wakes us when the next chunk not yet tried (due after `now`) is due; the tried ones wait for EPOLLOUT. */
+static void arm_timer(uint64_t now) {
+  uint64_t next = 0;
   for (struct conn *c = conns; c; c = c->next)
     for (int i = 0; i < 2 && !c->dead; i++) {
       struct dir *d = &c->d[i];
@@ -130,7 +131,6 @@ static void on_read(struct conn *c, int side) {
     if (n < 0) { close_conn(c); return; }
     d->eof = d->fin_due = 1;
     d->fin_at = now_ns() + delay_ns;
-    update(c, side);
     return;
   }
   if (n < READ_MAX / 2) k = realloc(k, sizeof *k + n);
@@ -138,7 +138,6 @@ static void on_read(struct conn *c, int side) {
   if (d->tail) d->tail->next = k; else d->head = k;
   d->tail = k;
   d->queued += n;
-  if (d->queued >= QUEUE_MAX) update(c, side);
 }
 
 static void on_accept(int lfd, const struct sockaddr_in *target) {
@@ -196,16 +195,17 @@ int main(int argc, char **argv) {
       if (evs[i].events & EPOLLERR) close_conn(e->c);
       else if (evs[i].events & (EPOLLIN | EPOLLHUP)) on_read(e->c, e->side);
     }
-    /* Everything due goes out now; a blocked writer waits for EPOLLOUT; the timer wakes us for the rest. */
+    /* Everything due by `now` goes out (or, blocked, waits for EPOLLOUT); the timer wakes us for
+       what is due later. One `now` for all three, so no chunk falls between them. */
     uint64_t now = now_ns();
     for (struct conn *c = conns, *next; c; c = next) {
       next = c->next;
       if (!c->dead && flush(c, 0, now) == 0 && flush(c, 1, now) == 0) {
-        update(c, 0);
-        update(c, 1);
+        update(c, 0, now);
+        update(c, 1, now);
       }
       if (c->dead) free_conn(c);
     }
-    arm_timer();
+    arm_timer(now);
   }
 }
