@@ -9,6 +9,10 @@
  *                     persistent DHT nodes every node namespace can reach
  *   198.18.0.10–.249  supernodes s0, s1, …
  *   198.18.1.1 …      nodes n0, n1, … (250 a /24, from 198.18.1.0/24 upwards)
+ *
+ * 198.19.0.0/16, the other half, holds point-to-point links from the root namespace (the
+ * cold-start bench's shaped registry): a /30 each, .1 the root side, .2 the namespace. A run
+ * takes the first /30 no root-namespace address is in, so concurrent runs do not collide.
  */
 export const PREFIX_LENGTH = 16;
 export const REGISTRY_ADDRESS = '198.18.0.2';
@@ -34,4 +38,24 @@ export function supernodeAddress(i: number): string {
 export function nodeAddress(i: number): string {
   if (!(i >= 0 && i < MAX_NODES)) throw new RangeError(`at most ${MAX_NODES} nodes`);
   return `198.18.${1 + Math.floor(i / NODES_PER_SUBNET)}.${1 + (i % NODES_PER_SUBNET)}`;
+}
+
+const POINT_TO_POINT_LINKS = 1 << 14;
+
+/** The `i`th /30 of 198.19.0.0/16: the root side's and the namespace side's address. */
+export function pointToPointLink(i: number): { root: string; ns: string; prefixLength: 30 } {
+  if (!(i >= 0 && i < POINT_TO_POINT_LINKS)) throw new RangeError(`at most ${POINT_TO_POINT_LINKS} point-to-point links`);
+  const c = i >> 6;
+  const d = (i & 63) << 2;
+  return { root: `198.19.${c}.${d + 1}`, ns: `198.19.${c}.${d + 2}`, prefixLength: 30 };
+}
+
+/** The first point-to-point link none of `taken` (addresses, `a.b.c.d/len` or bare) falls in. */
+export function freePointToPointLink(taken: string[]): ReturnType<typeof pointToPointLink> {
+  const used = new Set(taken.map((a) => a.split('/')[0]!).filter((a) => a.startsWith('198.19.')).map((a) => {
+    const [, , c, d] = a.split('.').map(Number);
+    return (c! << 6) | (d! >> 2);
+  }));
+  for (let i = 0; i < POINT_TO_POINT_LINKS; i++) if (!used.has(i)) return pointToPointLink(i);
+  throw new Error('every point-to-point link in 198.19.0.0/16 is in use');
 }

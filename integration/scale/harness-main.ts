@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LAZYBD_BIN } from '../support/cli.js';
 import { hasTool } from '../support/tools.js';
+import { guardRun, type RunGuard } from './run-guard.js';
 import { newRunName } from './run-name.js';
 import { removeRun, sweepLeftovers } from './sweep.js';
 import type { Datacenter } from './topology.js';
@@ -121,7 +122,7 @@ export function parseHarnessArgs(bin: string, own: NonNullable<ParseArgsConfig['
 
 /** Runs `h` and exits: 0 on success, 1 on a failed run or error, 2 on a usage error, 130/143 on a signal. */
 export function harnessMain<R>(h: () => HarnessRun<R>): void {
-  let abortStatus: number | undefined;
+  let guard: RunGuard | undefined;
   const main = async (): Promise<number> => {
     const o = h();
     const log = (m: string) => process.stderr.write(`[${o.tag}] ${m}\n`);
@@ -136,31 +137,21 @@ export function harnessMain<R>(h: () => HarnessRun<R>): void {
 
     const run = newRunName();
     let dc: Datacenter | undefined;
-    let cleaning: Promise<void> | undefined;
-    const cleanUp = () => (cleaning ??= (dc ? dc.destroy() : removeRun(run).then(() => undefined)));
     // A signal or the deadline: clean up and exit with its status, whatever the run then throws.
-    const abort = (why: string, status: number) => {
-      log(`${why}: cleaning up ${run}`);
-      abortStatus ??= status;
-      void cleanUp().finally(() => process.exit(status));
-    };
-    process.once('SIGINT', () => abort('SIGINT', 130));
-    process.once('SIGTERM', () => abort('SIGTERM', 143));
-    const deadline = setTimeout(() => abort(`the run took more than ${o.timeoutS} s`, 1), o.timeoutS * 1000);
+    guard = guardRun(() => (dc ? dc.destroy() : removeRun(run).then(() => undefined)), (why) => log(`${why}: cleaning up ${run}`), o.timeoutS);
     log(`run ${run}`);
     try {
       const report = await o.run(run, log, (d) => (dc = d));
       console.log(o.json ? JSON.stringify(report) : o.format(report));
       return o.succeeded(report) ? 0 : 1;
     } finally {
-      clearTimeout(deadline);
-      await cleanUp();
+      await guard.finish();
     }
   };
   main().then(
     (status) => process.exit(status),
     (e: Error) => {
-      if (abortStatus !== undefined) process.exit(abortStatus);
+      if (guard?.abortStatus !== undefined) process.exit(guard.abortStatus);
       process.stderr.write(`${process.argv[1]?.split('/').pop()?.replace(/\.js$/, '')}: ${e instanceof UsageError ? e.message : (e.stack ?? e.message)}\n`);
       process.exit(e instanceof UsageError ? 2 : 1);
     },

@@ -61,6 +61,28 @@ export async function addVeth(hostSide: string, bridge: string, ns: string, cidr
   await ip(['link', 'add', hostSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
   await disableIpv6(hostSide);
   await ip(['link', 'set', hostSide, 'master', bridge, 'up']);
+  await namespaceEnd(ns, cidr);
+}
+
+/**
+ * A veth pair with no bridge: `hostSide` in the root namespace holding `hostCidr` (so the
+ * root namespace routes that subnet to it), `eth0` inside `ns` holding `nsCidr`. Both ends up.
+ */
+export async function addPointToPointVeth(hostSide: string, hostCidr: string, ns: string, nsCidr: string): Promise<void> {
+  await ip(['link', 'add', hostSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  await disableIpv6(hostSide);
+  await ip(['addr', 'add', hostCidr, 'dev', hostSide]);
+  await ip(['link', 'set', hostSide, 'up']);
+  await namespaceEnd(ns, nsCidr);
+}
+
+/** Root-namespace IPv4 addresses with their prefix lengths (`198.19.0.1/30`), every interface. */
+export async function listAddresses(): Promise<string[]> {
+  const links = JSON.parse(await ip(['-j', '-4', 'addr', 'show'])) as { addr_info?: { local: string; prefixlen: number }[] }[];
+  return links.flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
+}
+
+async function namespaceEnd(ns: string, cidr: string): Promise<void> {
   await ip(['-n', ns, 'addr', 'add', cidr, 'dev', 'eth0']);
   await ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
 }

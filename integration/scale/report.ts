@@ -78,6 +78,13 @@ export function summarizeNodes(outcomes: NodeOutcome[]): Pick<ModeReport, 'timeT
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 const sec = (ms: number) => (Number.isNaN(ms) ? '-' : (ms / 1000).toFixed(2));
 
+/** A Markdown table, its columns padded to their widest cell: one string a line. */
+export function markdownTable(head: string[], rows: string[][]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
 export function formatTable(r: DatacenterReport): string {
   const head = ['mode',  'nodes ready', 'registry egress MiB', '× working set', 'mirror/supernode egress MiB', 'ready p50 s', 'p99 s', 'max s', 'verify failures', 'read errors', 'preheat s', 'peer MiB/node'];
   const waves = r.modes.some((m) => m.wave > 1);
@@ -95,17 +102,13 @@ export function formatTable(r: DatacenterReport): string {
     m.preparationMs ? sec(m.preparationMs) : '-',
     m.nodeSourceBytes.peer ? mib(m.nodeSourceBytes.peer / m.nodes) : '-',
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const { image: im, topology: t, machine: mc } = r;
   return [
     `machine: ${mc.cpus} CPUs ${mc.cpuModel}, ${mc.memoryGiB} GiB, Linux ${mc.kernel}, node ${mc.node}; load average ${mc.loadAverage[0].toFixed(1)} at the start, ${mc.loadAverage[1].toFixed(1)} at the end`,
     `topology: ${t.nodes} nodes, ${t.supernodes} supernode(s); registry link ${t.registryMbit} Mbit/s, other links ${t.linkMbit} Mbit/s; RTT ${t.delayApplied ? `${t.rttUs} µs added` : 'not added (kernel lacks sch_netem)'}; node --io-timeout ${t.ioTimeoutS} s`,
     `image: ${mib(im.virtualBytes)} MiB virtual, ${mib(im.dataBytes)} MiB data, ${mib(im.imageBytes)} MiB to copy whole; start-up: ${im.reads} reads, ${mib(im.readBytes)} MiB, working set ${im.traceChunks} chunks = ${mib(im.workingSetBytes)} MiB`,
     '',
-    line(head),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
+    ...markdownTable(head, rows),
     ...r.modes.filter((m) => m.mirrorStoredBytes !== undefined && m.wave === 1).map((m) => `${m.mode}: the mirror fetched and kept ${mib(m.mirrorStoredBytes!)} MiB of blobs (whole blobs)`),
     `wall time ${r.wallSeconds.toFixed(0)} s, run ${r.run}`,
   ].join('\n');

@@ -50,3 +50,12 @@ export async function shapeLink(ns: string, hostSide: string, shape: LinkShape):
   await tc(null, ['qdisc', 'add', 'dev', hostSide, 'root', 'handle', '10:', ...tbf(shape.rateMbit)]);
   return { delay: delayed || shape.delayUs === 0 };
 }
+
+/** Removes what `shapeLink` put on both ends of the veth (absent is fine), so it can be shaped anew. */
+export async function unshapeLink(ns: string, hostSide: string): Promise<void> {
+  const ignoreAbsent = (e: Error) => {
+    if (!/Cannot delete qdisc with handle of zero|No such file|Invalid handle/i.test(e.message)) throw e;
+  };
+  await tc(ns, ['qdisc', 'del', 'dev', 'eth0', 'root']).catch(ignoreAbsent);
+  await tc(null, ['qdisc', 'del', 'dev', hostSide, 'root']).catch(ignoreAbsent);
+}

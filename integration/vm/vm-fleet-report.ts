@@ -1,7 +1,7 @@
 // Figures of a VM fleet run: the single-VM reference (local raw file against a lazy boot, the
 // boot's working set), then per K VMs a host: boot times from local qcow2 overlays and, per mode,
 // from lazybd disks, with what the registry, the supernodes and each host sent or received.
-import { percentile } from '../scale/report.js';
+import { markdownTable as table, percentile } from '../scale/report.js';
 
 export interface VmOutcome {
   host: string;
@@ -95,12 +95,6 @@ export function medianRatio(a: number[], b: number[]): number {
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 const sec = (ms: number) => (Number.isNaN(ms) ? '-' : (ms / 1000).toFixed(1));
 const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : '-');
-
-function table(head: string[], rows: string[][]): string[] {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
-}
 
 export function formatVmTable(r: VmFleetReport): string {
   const { machine: mc, topology: t, image: im } = r;
