@@ -15,6 +15,7 @@
 //     --mirror URL    Debian mirror for the first build ($LAZYBD_VM_MIRROR, else deb.debian.org)
 //     --lazybd PATH   the lazybd under test: a lazybd.js (run with this node) or an executable
 //                     (default: this tree's dist/bin/lazybd.js)
+//     --codecs LIST   the --compress values to make layers with (default none,lz4,zstd; zstd:9 etc. if supported)
 //     --seconds S     fio seconds per job (default 3)    --rounds N   fio rounds, best kept (default 3)
 //     --json FILE     also write every figure as JSON
 // Every child runs owned (killed if the bench dies); the loop mount, temp dir and registry go away on
@@ -120,7 +121,7 @@ const allocatedOf = async (f: string) => (await stat(f)).blocks * 512;
 
 const owned: Owned[] = [];
 async function serve(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ uri: string; pid: number; stop: () => Promise<void> }> {
-  const sock = join(work, `${name}.sock`);
+  const sock = join(work, `${name.replace(/[^A-Za-z0-9_.-]/g, '-')}.sock`);
   const [c, a] = lazybdCmd(['serve', ...args, '--socket', sock, '--read-only', '--prefetch-rate', '0', '--no-p2p']);
   const d = spawnOwned(c, a, { env: { ...process.env, XDG_RUNTIME_DIR: join(work, 'run'), ...env } });
   owned.push(d);
@@ -142,6 +143,17 @@ async function qemuNbd(name: string, file: string, format: string): Promise<{ ur
 const t0 = performance.now();
 const machine = `${cpus().length} CPUs, ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, node ${process.version}, load ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}`;
 console.log(`machine: ${machine}`);
+// Each tool and the Debian package that brings it (integration/setup/install-deps.sh has all but zstd).
+const NEEDED: Record<string, string> = { 'qemu-img': 'qemu-utils', 'qemu-nbd': 'qemu-utils', fio: 'fio', nbdcopy: 'libnbd-bin', gzip: 'gzip', zstd: 'zstd', tar: 'tar', cmp: 'diffutils', mount: 'mount', 'docker-registry': 'docker-registry', debootstrap: 'debootstrap', 'mkfs.ext4': 'e2fsprogs' };
+const missing = Object.keys(NEEDED).filter((t) => !quiet('sh', ['-c', `command -v ${t}`]));
+if (missing.length) {
+  console.error(`size bench: missing ${missing.join(', ')}: apt-get install ${[...new Set(missing.map((t) => NEEDED[t]))].join(' ')}`);
+  process.exit(2);
+}
+if (process.getuid?.() !== 0) {
+  console.error('size bench: needs root (loop mount of the ext4 image; debootstrap when building it)');
+  process.exit(2);
+}
 const lazybdVersion = (await lz(['--version'], {})).out.trim().replace(/\n/g, '; ');
 console.log(`lazybd under test: ${LAZYBD} (${lazybdVersion})`);
 const tools = {
@@ -207,7 +219,11 @@ const createHelp = (await lz(['create', '--help'], {}, true)).out;
 const hasCompress = /--compress\b/.test(createHelp);
 interface Variant { name: string; flag: string[]; ref: string; store: string; layerBytes?: number; dataBytes?: number; error?: string }
 const variants: Variant[] = [{ name: 'default', flag: [], ref: 'size:default', store: join(work, 'store-default') }];
-for (const c of ['none', 'lz4', 'zstd']) variants.push({ name: c, flag: ['--compress', c], ref: `size:${c}`, store: join(work, `store-${c}`) });
+const CODECS = (opts.codecs ?? 'none,lz4,zstd').split(',').filter(Boolean);
+for (const c of CODECS) {
+  const tag = c.replace(/[^A-Za-z0-9_.-]/g, '-');
+  variants.push({ name: c, flag: ['--compress', c], ref: `size:${tag}`, store: join(work, `store-${tag}`) });
+}
 for (const v of variants) {
   if (v.flag.length && !hasCompress) {
     v.error = 'n/a (no --compress)';
@@ -326,13 +342,13 @@ interface ColdRow { name: string; layerBytes: number; registryBytes: number; req
 const cold: ColdRow[] = [];
 try {
   for (const v of ready) {
-    const remote = `${proxy.host}/bench/size-${v.name}:1`;
+    const remote = `${proxy.host}/bench/${v.ref.replace(':', '-')}:1`;
     await lz(['push', v.ref, remote, '--plain-http'], { LAZYBD_STORE: v.store });
     proxy.blobBytes = 0;
     proxy.blobRequests = 0;
     const t = performance.now();
-    const s = await serve(`cold-${v.name}`, [remote, '--plain-http'], { LAZYBD_STORE: join(work, `cold-store-${v.name}`) });
-    const copy = join(work, `cold-${v.name}.raw`);
+    const s = await serve(`cold-${v.name}`, [remote, '--plain-http'], { LAZYBD_STORE: `${v.store}-cold` });
+    const copy = `${v.store}-cold.raw`;
     await sh('nbdcopy', [s.uri, copy]);
     const seconds = (performance.now() - t) / 1000;
     const registryBytes = proxy.blobBytes;
@@ -358,7 +374,7 @@ const checks: [string, boolean | null][] = [
   ['tar.zst < tar.gz', lt(size('rootfs tar.zst'), size('rootfs tar.gz'))],
   ['tar.gz < tar', lt(size('rootfs tar.gz'), size('rootfs tar (un'))],
   ['SEEK_DATA bytes <= du bytes', seekDataBytes <= duBytes],
-  ['every compressed lazybd layer < the uncompressed one', hasCompress ? ready.filter((v) => v.name === 'lz4' || v.name === 'zstd').every((v) => v.layerBytes! < base.layerBytes!) : null],
+  ['every compressed lazybd layer < the uncompressed one', hasCompress ? ready.filter((v) => v.name !== 'none' && v.name !== 'default').every((v) => v.layerBytes! < base.layerBytes!) : null],
   ['lazybd zstd < lz4', lt(variants.find((v) => v.name === 'zstd')?.layerBytes ?? null, variants.find((v) => v.name === 'lz4')?.layerBytes ?? null)],
   ['every cold read is byte-identical to the raw disk', cold.every((c) => c.identical)],
   ['cold registry bytes within 2% of the layer size', cold.every((c) => Math.abs(c.registryBytes / c.layerBytes - 1) < 0.02)],
@@ -378,12 +394,12 @@ function lt(a: number | null, b: number | null): boolean | null {
 }
 
 function parseArgs(argv: string[]): Record<string, string> {
-  const known = ['cache', 'mirror', 'lazybd', 'seconds', 'rounds', 'json'];
+  const known = ['cache', 'mirror', 'lazybd', 'codecs', 'seconds', 'rounds', 'json'];
   const out: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!.replace(/^--/, '');
     if (!argv[i]!.startsWith('--') || !known.includes(k) || argv[i + 1] === undefined) {
-      console.error(`usage: size.bench.js [--cache DIR] [--mirror URL] [--lazybd PATH] [--seconds S] [--rounds N] [--json FILE]`);
+      console.error(`usage: size.bench.js [--cache DIR] [--mirror URL] [--lazybd PATH] [--codecs LIST] [--seconds S] [--rounds N] [--json FILE]`);
       process.exit(2);
     }
     out[k] = argv[++i]!;
