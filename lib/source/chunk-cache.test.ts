@@ -83,12 +83,13 @@ test('write-behind is bounded: past its bytes, and past its delay, writes go ahe
     const cache = await ChunkCache.open(dir, { maxBytes: 1 << 20, writeBehind: { maxBytes: 8192, quietMs: 10, maxDelayMs: 150 } });
     const [a, b, c] = [chunk(), chunk(), chunk()];
     cache.demand.begin();
-    const held = [cache.put(a.hex, a.data), cache.put(b.hex, b.data)];
-    await cache.put(c.hex, c.data);
+    const started = performance.now();
+    const puts = [a, b, c].map((x) => cache.put(x.hex, x.data));
+    // Its put resolves after a's and b's (it joins the index after them), its write does not wait.
+    while (!(await exists(pathOf(dir, c.hex))) && performance.now() - started < 100) await sleep(5);
     assert.ok(await exists(pathOf(dir, c.hex)), 'the third 4 KiB is over 8 KiB held: written at once');
     assert.is(await exists(pathOf(dir, a.hex)), false);
-    const started = performance.now();
-    await Promise.all(held);
+    await Promise.all(puts);
     assert.ok(performance.now() - started >= 100, 'held ones wait for the delay bound');
     assert.ok(await exists(pathOf(dir, a.hex)));
     cache.demand.end();
@@ -109,6 +110,22 @@ test('close writes what is held at once', () =>
     const again = await ChunkCache.open(dir, { maxBytes: 1 << 20 });
     assert.equal(await readAll(again, c.hex, 4096), c.data);
     await again.close();
+  }),
+);
+
+test('held chunks released together join the LRU in the order they were put, not as their writes end', () =>
+  withTempDir(async (dir) => {
+    // Sizes differ so writes end out of order; 3 of 12 fit.
+    const cache = await ChunkCache.open(dir, { maxBytes: 3 * 64 * 1024, writeBehind: { quietMs: 10, maxDelayMs: 60_000 } });
+    const chunks = Array.from({ length: 12 }, (_, i) => chunk(i % 2 ? 4096 : 64 * 1024));
+    cache.demand.begin();
+    const puts = chunks.map((c) => cache.put(c.hex, c.data));
+    await cache.close();
+    await Promise.all(puts);
+    const kept = chunks.filter((c) => cache.has(c.hex)).map((c) => chunks.indexOf(c));
+    assert.equal(kept, [7, 8, 9, 10, 11], 'the last put stay, as many as fit in 3 × 64 KiB');
+    for (const i of kept) assert.ok(await exists(pathOf(dir, chunks[i]!.hex)));
+    for (let i = 0; i < 7; i++) assert.not.ok(await exists(pathOf(dir, chunks[i]!.hex)), `chunk ${i} deleted by close`);
   }),
 );
 

@@ -92,7 +92,14 @@ export class ChunkCache {
   private clock = 0;
   /** Pin counts by digest, for chunks present or still to come. */
   private readonly pins = new Map<string, number>();
+  /** Chunks put and not yet in the index. */
   private readonly writing = new Map<string, Promise<void>>();
+  /**
+   * Written chunks join the cache in the order they were put, whatever order their writes
+   * end in: so use order (and eviction) is the order chunks arrived, not a race of writes
+   * released together by write-behind.
+   */
+  private addedInOrder: Promise<void> = Promise.resolve();
   /** Chunks put but not yet in place on disk: reads are answered from here. */
   private readonly held = new Map<string, Buffer>();
   /**
@@ -177,19 +184,28 @@ export class ChunkCache {
     );
   }
 
-  /** Stores a chunk the caller has verified against `hex`. Resolves once it is in place. */
+  /**
+   * Stores a chunk the caller has verified against `hex`. Resolves once it is in place and
+   * indexed (after the chunks put before it).
+   */
   put(hex: string, data: Buffer): Promise<void> {
     if (this.entries.has(hex)) return Promise.resolve();
-    let pending = this.writing.get(hex);
-    if (!pending) {
-      this.held.set(hex, data);
-      pending = this.writeWhenQuiet(hex, data).finally(() => {
+    const pending = this.writing.get(hex);
+    if (pending) return pending;
+    this.held.set(hex, data);
+    const written = this.writeBehind.slot(data.length).then((done) => this.write(hex, data).finally(done));
+    const previous = this.addedInOrder;
+    const joined = written
+      .then(() => previous)
+      .then(() => this.addWritten(hex, data.length))
+      .finally(() => {
         this.writing.delete(hex);
         this.held.delete(hex);
       });
-      this.writing.set(hex, pending);
-    }
-    return pending;
+    // A failed write joins nothing; those after it still wait for the ones before it.
+    this.addedInOrder = joined.catch(() => previous);
+    this.writing.set(hex, joined);
+    return joined;
   }
 
   private readHeld(hex: string, offset: number, target: Buffer, at: number, length: number): Promise<boolean> {
@@ -197,15 +213,6 @@ export class ChunkCache {
     if (!data || offset + length > data.length) return MISS;
     data.copy(target, at, offset, offset + length);
     return HIT;
-  }
-
-  private async writeWhenQuiet(hex: string, data: Buffer): Promise<void> {
-    const done = await this.writeBehind.slot(data.length);
-    try {
-      await this.write(hex, data);
-    } finally {
-      done();
-    }
   }
 
   /** Keeps these chunks (present now or stored later) from eviction until released. */
@@ -268,7 +275,10 @@ export class ChunkCache {
   /** Closes open descriptors and waits for writes and deletes in progress. */
   async close(): Promise<void> {
     this.writeBehind.flush();
-    await Promise.all([...this.writing.values(), ...this.unlinking.values()].map((p) => p.catch(() => {})));
+    // Writes ending now evict, which starts more deletes: wait until none are left.
+    while (this.writing.size + this.unlinking.size > 0) {
+      await Promise.all([...this.writing.values(), ...this.unlinking.values()].map((p) => p.catch(() => {})));
+    }
     this.files.closeAll();
   }
 
@@ -312,8 +322,11 @@ export class ChunkCache {
       await unlink(tmp).catch(() => {});
       throw err;
     }
+  }
+
+  private addWritten(hex: string, size: number): void {
     if (this.entries.has(hex)) return;
-    this.add(hex, { size: data.length, used: ++this.clock, stored: Date.now(), verified: true });
+    this.add(hex, { size, used: ++this.clock, stored: Date.now(), verified: true });
     this.evict(this.maxBytes);
     chunkCacheBytes.set(this.bytes);
   }
