@@ -1,6 +1,7 @@
 import { DEFAULT_CHUNK_SIZE } from '../format/layer-spec.js';
 import type { CliSpec, OptionSpec } from './command-spec.js';
-import { baseUrl, chunkSize, count, gib, hostPort, rate, registryHost, seconds, secondsOrZero, text } from './option-kinds.js';
+import { DEFAULT_CODEC } from '../image/layer-compression.js';
+import { baseUrl, chunkSize, codec, count, gib, hostPort, mib, rate, registryHost, seconds, secondsOrZero, text } from './option-kinds.js';
 import { lazyCommand } from './run-command.js';
 
 /*
@@ -43,6 +44,7 @@ const supernodeOptions: readonly OptionSpec[] = [
 ];
 
 const chunkSizeOption: OptionSpec = { name: 'chunk-size', kind: chunkSize, help: 'Verification/fetch chunk size in bytes (power of two, 4 KiB–16 MiB)', default: DEFAULT_CHUNK_SIZE };
+const compressOption: OptionSpec = { name: 'compress', kind: codec, help: 'How chunks are compressed: none, lz4, zstd[:LEVEL] (a chunk that does not shrink is stored raw)', default: DEFAULT_CODEC };
 const upper: OptionSpec = { name: 'upper', kind: text, help: 'Directory of the writable upper file (created if absent)' };
 const daemonSocket: OptionSpec = { name: 'daemon', kind: text, help: "The daemon's control socket (default: the only running daemon's)" };
 const cacheDir: OptionSpec = { name: 'cache-dir', kind: text, help: 'Chunk cache directory (default <store>/chunk-cache)' };
@@ -54,14 +56,14 @@ export const lazybdCli: CliSpec = {
       name: 'create',
       args: '<raw-image> <name:tag>',
       describe: 'Create a one-layer image from a raw disk image (zero blocks become holes)',
-      options: [chunkSizeOption],
+      options: [chunkSizeOption, compressOption],
       run: lazyCommand(images, 'createCommand'),
     },
     {
       name: 'import',
       args: '<source> <name:tag>',
       describe: 'Import anything qemu-img reads (qcow2, vmdk, vhdx, raw, nbd:// URI) as a one-layer image; backing chains are flattened, holes stay holes',
-      options: [chunkSizeOption, { name: 'format', kind: text, help: 'Source format (default: probed by qemu-img; set it for untrusted raw files)' }],
+      options: [chunkSizeOption, compressOption, { name: 'format', kind: text, help: 'Source format (default: probed by qemu-img; set it for untrusted raw files)' }],
       run: lazyCommand(images, 'importCommand'),
     },
     { name: 'inspect', args: '<name:tag>', describe: 'Show layers, sizes, extent and chunk counts, digests', options: [], run: lazyCommand(images, 'inspectCommand') },
@@ -89,6 +91,7 @@ export const lazybdCli: CliSpec = {
         { name: 'record-trace', kind: text, help: 'Write the order of first chunk reads to FILE on exit' },
         cacheDir,
         { name: 'cache-size', kind: gib, help: 'Chunk cache limit, GiB', default: 10 },
+        { name: 'decoded-cache-mib', kind: mib, help: 'Memory for decompressed chunks of compressed layers, MiB', default: 256 },
         { name: 'io-timeout', kind: seconds, help: 'Seconds before a read no source can serve fails with EIO', default: 30 },
         { name: 'p2p', kind: 'flag', help: 'Fetch chunks from and serve them to neighbours (on with --p2p-bootstrap; --no-p2p: off)' },
         { name: 'p2p-bootstrap', kind: text, help: 'DHT bootstrap nodes HOST:PORT,... (the public DHT is never used)' },
@@ -100,7 +103,7 @@ export const lazybdCli: CliSpec = {
       ],
       run: lazyCommand(daemons, 'serveCommand'),
     },
-    { name: 'commit', args: '<upper-dir> <new-name:tag>', describe: 'Turn an upper into a new top layer over its base image', options: [], run: lazyCommand(daemons, 'commitCommand') },
+    { name: 'commit', args: '<upper-dir> <new-name:tag>', describe: 'Turn an upper into a new top layer over its base image', options: [compressOption], run: lazyCommand(daemons, 'commitCommand') },
     { name: 'push', args: '<name:tag> <registry-ref>', describe: 'Push a local image to an OCI registry (skips blobs it has)', options: registryOptions, run: lazyCommand(registries, 'pushCommand') },
     {
       name: 'pull',
@@ -141,7 +144,7 @@ export const lazybdCli: CliSpec = {
       name: 'clone commit',
       args: '<name> <new-name:tag>',
       describe: "Turn a clone's upper into a new image over its base (refused while clients are connected); the clone stays",
-      options: [daemonSocket],
+      options: [daemonSocket, compressOption],
       run: lazyCommand(controls, 'cloneCommitCommand'),
     },
     { name: 'exports', args: '', describe: "A running daemon's exports (images and clones)", options: [daemonSocket], run: lazyCommand(controls, 'exportsCommand') },

@@ -1,3 +1,4 @@
+import { formatCodec, type CodecChoice } from '../format/chunk-codec.js';
 import type { DaemonStatus, ExportStatus } from '../control/api.js';
 import { ControlClient } from '../control/control-client.js';
 import { liveDaemons, pickControlSocket } from '../control/daemon-directory.js';
@@ -37,8 +38,8 @@ export async function cloneRmCommand(name: string, opts: DaemonOptions & { force
   printResult(opts, r, () => `removed clone ${r.removed}${r.keptUpper ? `; its upper is kept in ${r.keptUpper}` : ''}`);
 }
 
-export async function cloneCommitCommand(name: string, ref: string, opts: DaemonOptions): Promise<void> {
-  const r = await withDaemon(opts, (c) => c.commitClone(name, { ref }));
+export async function cloneCommitCommand(name: string, ref: string, opts: DaemonOptions & { compress: CodecChoice }): Promise<void> {
+  const r = await withDaemon(opts, (c) => c.commitClone(name, { ref, compress: formatCodec(opts.compress) }));
   printResult(opts, r, () => `committed clone ${name} over ${r.base} as ${r.ref}: ${r.extents} extents, layer ${r.layer}`);
 }
 

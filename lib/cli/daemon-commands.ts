@@ -8,8 +8,10 @@ import { OnDemand } from '../daemon/on-demand.js';
 import { UpperBindingError, readBinding } from '../daemon/upper-binding.js';
 import { lockDir } from '../daemon/dir-lock.js';
 import { ChunkCache } from '../source/chunk-cache.js';
+import { DecodedChunks } from '../source/decoded-chunks.js';
 import { registrySettings, type RegistryOptions } from './registry-commands.js';
 import { commitUpper } from '../image/commit-upper.js';
+import type { CodecChoice } from '../image/layer-compression.js';
 import { imageCreatedTime } from '../image/created-time.js';
 import { LocalImage } from '../image/local-image.js';
 import { localRef, openStore } from './image-commands.js';
@@ -36,6 +38,7 @@ export interface ServeOptions extends RegistryOptions, SupernodeClientOptions, P
   'cache-dir'?: string;
   /** GiB */
   'cache-size': number;
+  'decoded-cache-mib': number;
   /** seconds */
   'io-timeout': number;
   control?: string;
@@ -63,11 +66,13 @@ export async function serveCommand(first: string | undefined, opts: ServeOptions
   });
   // Made when the first lazily pulled image opens: a daemon of local images never contends for the cache.
   const cacheDir = opts['cache-dir'] ?? join(store.dir, 'chunk-cache');
+  const decoded = new DecodedChunks(opts['decoded-cache-mib'] * 2 ** 20);
   const lazy = new OnDemand(async () => {
     const unlock = await lockDir(cacheDir, 'E_CACHE_IN_USE', 'chunk cache');
     try {
       return new LazySources({
         cache: await ChunkCache.open(cacheDir, { maxBytes: opts['cache-size'] * 2 ** 30 }),
+        decoded,
         registry: settings,
         plainHttp: settings.plainHttp || undefined,
         ioTimeoutMs: opts['io-timeout'] * 1000,
@@ -93,6 +98,7 @@ export async function serveCommand(first: string | undefined, opts: ServeOptions
       lazy,
       resolveImage,
       prefetchRate: opts['prefetch-rate'] * 1e6,
+      decoded,
       control: { socket: opts.control ?? defaultControlPath(), stateDir: opts['state-dir'] ?? defaultStateDir(store.dir), shared: opts['state-dir'] === undefined },
       metrics: opts.metrics,
       warn: (m) => process.stderr.write(`lazybd: warning: ${m}\n`),
@@ -119,7 +125,7 @@ export async function serveCommand(first: string | undefined, opts: ServeOptions
   if (!lazy.made) await supernodes?.close();
 }
 
-export async function commitCommand(upperDir: string, input: string, opts: GlobalOptions): Promise<void> {
+export async function commitCommand(upperDir: string, input: string, opts: GlobalOptions & { compress: CodecChoice }): Promise<void> {
   const ref = localRef(input);
   const created = imageCreatedTime();
   const binding = await readBinding(upperDir);
@@ -130,7 +136,7 @@ export async function commitCommand(upperDir: string, input: string, opts: Globa
     if (base.manifestDescriptor.digest !== binding.manifestDigest) {
       throw new UpperBindingError('E_UPPER_BASE_MISMATCH', `${binding.ref} now names ${base.manifestDescriptor.digest}; the upper was made over ${binding.manifestDigest}`);
     }
-    const r = await withProgress('commit', opts, (onProgress) => commitUpper(store, upperDir, base, ref, { created, onProgress }));
+    const r = await withProgress('commit', opts, (onProgress) => commitUpper(store, upperDir, base, ref, { created, compress: opts.compress, onProgress }));
     printResult(
       opts,
       { ref, base: binding.ref, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, extents: r.summary.extentCount, dataBytes: r.summary.dataBytes, zeroBytes: r.summary.zeroBytes },

@@ -1,6 +1,7 @@
 import { createImageFromRaw } from '../image/create-image.js';
 import { imageCreatedTime } from '../image/created-time.js';
 import { importImage } from '../image/import-image.js';
+import type { CodecChoice } from '../image/layer-compression.js';
 import { exportRaw } from '../image/export-image.js';
 import { inspectImage } from '../image/inspect-image.js';
 import { LocalImage } from '../image/local-image.js';
@@ -35,12 +36,12 @@ async function withImage<T>(opts: GlobalOptions, input: string, fn: (image: Loca
 /** Bytes as MiB with one decimal, for human output. */
 export const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
-export async function createCommand(raw: string, input: string, opts: GlobalOptions & { 'chunk-size': number }): Promise<void> {
+export async function createCommand(raw: string, input: string, opts: GlobalOptions & { 'chunk-size': number; compress: CodecChoice }): Promise<void> {
   const ref = localRef(input);
   const created = imageCreatedTime();
   const store = await openStore(opts);
   const chunkSize = opts['chunk-size'];
-  const r = await withProgress('create', opts, (onProgress) => createImageFromRaw(store, raw, ref, { created, chunkSize, onProgress }));
+  const r = await withProgress('create', opts, (onProgress) => createImageFromRaw(store, raw, ref, { created, chunkSize, compress: opts.compress, onProgress }));
   printResult(
     opts,
     { ref, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, virtualSize: r.virtualSize, dataBytes: r.summary.dataBytes, extents: r.summary.extentCount, chunks: r.summary.chunkCount },
@@ -48,11 +49,11 @@ export async function createCommand(raw: string, input: string, opts: GlobalOpti
   );
 }
 
-export async function importCommand(source: string, input: string, opts: GlobalOptions & { 'chunk-size': number; format?: string }): Promise<void> {
+export async function importCommand(source: string, input: string, opts: GlobalOptions & { 'chunk-size': number; compress: CodecChoice; format?: string }): Promise<void> {
   const ref = localRef(input);
   const created = imageCreatedTime();
   const store = await openStore(opts);
-  const options = { created, chunkSize: opts['chunk-size'], ...(opts.format ? { format: opts.format } : {}) };
+  const options = { created, chunkSize: opts['chunk-size'], compress: opts.compress, ...(opts.format ? { format: opts.format } : {}) };
   const r = await withProgress('import', opts, (onProgress) => importImage(store, source, ref, { ...options, onProgress }));
   printResult(
     opts,
@@ -70,8 +71,13 @@ export async function inspectCommand(input: string, opts: GlobalOptions): Promis
       `virtual size ${report.virtualSize} (${mib(report.virtualSize)})`,
       `allocated    ${report.allocatedBytes} (${mib(report.allocatedBytes)})`,
       `chunk size   ${report.chunkSize}`,
+      `dedup        ${report.dedup.ratio.toFixed(2)}× (${report.dedup.uniqueChunks} of ${report.dedup.chunks} chunks distinct, ${mib(report.dedup.uniqueStoredBytes)} of ${mib(report.dedup.storedBytes)} stored)`,
       `layers (bottom first):`,
-      ...report.layers.map((l, i) => `  ${i} ${l.digest} ${mib(l.size)} extents=${l.extents} chunks=${l.chunks} data=${mib(l.dataBytes)} meta=${l.metaBytes}B`),
+      ...report.layers.map(
+        (l, i) =>
+          `  ${i} ${l.digest} ${mib(l.size)} extents=${l.extents} chunks=${l.chunks} data=${mib(l.dataBytes)} stored=${mib(l.storedBytes)} ` +
+          `(zstd ${l.compression.zstd}, lz4 ${l.compression.lz4}, raw ${l.compression.none}) meta=${l.metaBytes}B`,
+      ),
     ].join('\n'),
   );
 }

@@ -1,4 +1,5 @@
-import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, isValidChunkSize } from '../format/layer-spec.js';
+import { formatCodec, parseCodec, type CodecChoice } from '../format/chunk-codec.js';
+import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_ZSTD_LEVEL, isValidChunkSize } from '../format/layer-spec.js';
 
 /** How the value of an option is written on the command line and what it becomes. */
 export interface ValueKind<T = unknown> {
@@ -38,8 +39,23 @@ export const chunkSize: ValueKind<number> = {
   parse: (t) => (INTEGER.test(t) && isValidChunkSize(Number(t)) ? Number(t) : undefined),
 };
 
+export const codec: ValueKind<CodecChoice> = {
+  name: 'codec',
+  expects: `none, lz4, zstd or zstd:LEVEL (1 to ${MAX_ZSTD_LEVEL})`,
+  example: 'zstd:3',
+  parse: (t) => {
+    try {
+      return parseCodec(t);
+    } catch {
+      return undefined;
+    }
+  },
+  format: formatCodec,
+};
+
 export const rate = number('rate', 'a non-negative number of MB/s', '16', () => true);
 export const gib = number('gib', 'a non-negative number of GiB', '10', () => true);
+export const mib = number('mib', 'a non-negative number of MiB', '256', () => true);
 export const seconds = number('seconds', 'a positive number of seconds', '30', (n) => n > 0);
 export const secondsOrZero = number('seconds-or-zero', 'a non-negative number of seconds', '30', () => true);
 

@@ -67,6 +67,8 @@ export interface RemoveOptions {
 /** POST clones/NAME/commit: the clone's upper becomes a new image (the clone stays, unchanged). */
 export interface CommitCloneRequest {
   ref: string;
+  /** none, lz4, zstd or zstd:LEVEL; default zstd at its default level. */
+  compress?: string;
 }
 
 export interface CommitCloneResponse {

@@ -4,8 +4,10 @@ import type { CommitCloneRequest, CommitCloneResponse, DaemonStatus, ExportStatu
 import { ControlServer, type ControlHandler } from '../control/control-server.js';
 import { announceDaemon } from '../control/daemon-directory.js';
 import { LazybdError } from '../errors.js';
+import { parseCodec } from '../format/chunk-codec.js';
 import { commitOpenUpper } from '../image/commit-upper.js';
 import { imageCreatedTime } from '../image/created-time.js';
+import { DEFAULT_CODEC } from '../image/layer-compression.js';
 import { isImageLocal } from '../image/local-image.js';
 import { NbdServer } from '../nbd/server.js';
 import { formatReference, parseReference } from '../oci/reference.js';
@@ -15,6 +17,7 @@ import { DaemonState, checkCloneName } from './daemon-state.js';
 import type { ImageResolver } from './image-resolver.js';
 import { ImageExport } from './image-export.js';
 import { InstrumentedDevice } from './instrumented-device.js';
+import type { DecodedChunks } from '../source/decoded-chunks.js';
 import type { LazySources } from './lazy-sources.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 import type { OnDemand } from './on-demand.js';
@@ -46,6 +49,8 @@ export interface DaemonOptions {
   resolveImage: ImageResolver;
   /** Background completion of lazily pulled images, bytes/s; 0: off. */
   prefetchRate: number;
+  /** Compressed chunks of local layers, decoded (the same one the lazy sources use). */
+  decoded?: DecodedChunks;
   /**
    * Owner-only unix socket of the control API; `stateDir` keeps clones and added exports
    * across restarts. A `shared` state dir (the store's default) that another daemon owns is
@@ -213,7 +218,8 @@ export class Daemon implements ControlHandler {
       this.server.removeExport(name);
       try {
         const { image } = entry.exp.shared;
-        const r = await commitOpenUpper(this.options.store, entry.exp.upper!, image, ref, { created: imageCreatedTime() });
+        const compress = request.compress === undefined ? DEFAULT_CODEC : parseCodec(request.compress);
+        const r = await commitOpenUpper(this.options.store, entry.exp.upper!, image, ref, { created: imageCreatedTime(), compress });
         return { ref, base: image.ref, manifest: r.manifest.digest, layer: r.layer.digest, layerSize: r.layer.size, extents: r.summary.extentCount, dataBytes: r.summary.dataBytes };
       } finally {
         this.server.addExport(this.nbdEntry(entry));
@@ -287,7 +293,7 @@ export class Daemon implements ControlHandler {
     let opening = this.images.get(key);
     if (!opening) {
       const lazy = (await isImageLocal(this.options.store, ref)) ? undefined : await this.options.lazy.get();
-      opening = SharedImage.open(this.options.store, ref, { lazy, prefetchRate: this.options.prefetchRate, recordTrace, onClosed: () => this.images.delete(key) });
+      opening = SharedImage.open(this.options.store, ref, { lazy, prefetchRate: this.options.prefetchRate, decoded: this.options.decoded, recordTrace, onClosed: () => this.images.delete(key) });
       this.images.set(key, opening);
       opening.catch(() => this.images.delete(key));
     }

@@ -6,6 +6,7 @@ import { parseReference } from '../oci/reference.js';
 import { RegistryClient, type RegistryClientOptions } from '../registry/registry-client.js';
 import { RegistryRangeSource } from '../registry/registry-range-source.js';
 import type { ChunkCache } from '../source/chunk-cache.js';
+import type { DecodedChunks } from '../source/decoded-chunks.js';
 import { LazyLayer } from '../source/lazy-layer.js';
 import { SourceChain } from '../source/source-chain.js';
 import type { SupernodeSet } from '../supernode/supernode-source.js';
@@ -15,6 +16,8 @@ import type { PeerSwarm } from '../p2p/peer-swarm.js';
 
 export interface LazySourcesOptions {
   cache: ChunkCache;
+  /** Where compressed chunks are kept decoded, shared by every layer (and the daemon's local ones). */
+  decoded: DecodedChunks;
   /** Registry settings beyond the host (credentials, CA, timeouts). */
   registry: Omit<RegistryClientOptions, 'registry'>;
   /** Force http for every registry (else what the pull recorded). */
@@ -52,6 +55,7 @@ export class LazySources {
         cache: this.options.cache,
         chain: this.chainFor(origin),
         pin: true,
+        decoded: this.options.decoded,
         onChunkRead: onChunkRead && ((chunk) => onChunkRead(index, chunk)),
       });
       this.options.peers?.share(layer).catch((e: Error) => process.stderr.write(`lazybd: warning: sharing ${d.digest} with peers: ${e.message}\n`));

@@ -1,10 +1,13 @@
 import { ImageLower } from '../device/image-lower.js';
+import { chunkDedup } from '../image/chunk-dedup.js';
 import { LocalImage } from '../image/local-image.js';
+import { imageChunkDedup } from '../metrics/metrics.js';
 import { traceDescriptorOf } from '../image/trace-blob.js';
 import { LazyLayer } from '../source/lazy-layer.js';
 import { Prefetcher } from '../source/prefetcher.js';
 import { TraceRecorder, decodeTrace, type Trace } from '../source/trace.js';
 import type { OciStore } from '../store/oci-store.js';
+import type { DecodedChunks } from '../source/decoded-chunks.js';
 import type { LazySources } from './lazy-sources.js';
 import type { ExportStatus } from '../control/api.js';
 
@@ -13,6 +16,8 @@ export interface SharedImageOptions {
   lazy?: LazySources;
   /** Background completion of lazy layers, bytes/s; 0 or absent: off. */
   prefetchRate?: number;
+  /** Compressed chunks of local layers, decoded (lazy layers use the LazySources' own). */
+  decoded?: DecodedChunks;
   /** Record the order of first chunk reads (`trace()` returns it). */
   recordTrace?: boolean;
   /** Called when the last user lets go, before the files close: the owner forgets it then. */
@@ -44,7 +49,7 @@ export class SharedImage {
   static async open(store: OciStore, ref: string, options: SharedImageOptions = {}): Promise<SharedImage> {
     const hooks: ((chunk: number) => void)[] = [];
     const onChunkRead = options.recordTrace ? (layer: number, chunk: number) => hooks[layer]?.(chunk) : undefined;
-    const image = await LocalImage.open(store, ref, { remoteLayer: options.lazy?.layerFactory(onChunkRead) });
+    const image = await LocalImage.open(store, ref, { remoteLayer: options.lazy?.layerFactory(onChunkRead), decoded: options.decoded });
     try {
       const recorder = options.recordTrace ? new TraceRecorder(image.layers.map((l) => l.descriptor.digest), image.layers.map((l) => l.reader.chunks.count)) : undefined;
       if (recorder) image.layers.forEach((_, i) => (hooks[i] = recorder.hook(i)));
@@ -58,6 +63,7 @@ export class SharedImage {
       }
       const remote = [...(options.lazy?.options.supernodes?.members.map((m) => `supernode ${m.url}`) ?? []), `registry ${image.origin?.ref ?? '?'}`];
       const shared = new SharedImage(image, lower, prefetcher, recorder, prefetcher ? options.prefetchRate! : 0, state, remote, options.onClosed);
+      imageChunkDedup.set({ image: ref }, chunkDedup(image.layers.map((l) => l.reader.chunks)).ratio);
       prefetcher?.done.then(
         (outcome) => (shared.prefetchState = outcome === 'complete' ? 'done' : outcome === 'stopped' ? 'off' : 'failed'),
         () => (shared.prefetchState = 'failed'),
@@ -95,8 +101,8 @@ export class SharedImage {
     let bytesLocal = 0;
     let bytesTotal = 0;
     for (const l of this.image.layers) {
-      bytesTotal += l.reader.trailer.dataLength;
-      bytesLocal += l.data instanceof LazyLayer ? l.data.bytesLocal : l.reader.trailer.dataLength;
+      bytesTotal += l.reader.chunks.storedLength;
+      bytesLocal += l.data instanceof LazyLayer ? l.data.bytesLocal : l.reader.chunks.storedLength;
     }
     const lazy = this.image.layers.some((l) => !l.local);
     return {
@@ -108,6 +114,7 @@ export class SharedImage {
   }
 
   private async close(): Promise<void> {
+    imageChunkDedup.remove({ image: this.image.ref });
     await this.prefetcher?.stop();
     for (const l of this.image.layers) if (l.data instanceof LazyLayer) l.data.close();
     await this.image.close();

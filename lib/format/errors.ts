@@ -33,3 +33,27 @@ export class LayerWriteError extends LazybdError {
     super('E_LAYER_WRITE', message);
   }
 }
+
+/** A codec name (`--compress`) lazybd does not accept. */
+export class CodecError extends LazybdError {
+  constructor(message: string) {
+    super('E_BAD_CODEC', message, { exitStatus: 2 });
+  }
+}
+
+/** A codec whose native encoder did not load: lazybd has no pure-JS encoders to fall back on. */
+export class CodecUnavailableError extends LazybdError {
+  constructor(
+    readonly codec: string,
+    message: string,
+  ) {
+    super('E_CODEC_UNAVAILABLE', message, { exitStatus: 2 });
+  }
+}
+
+/** A chunk's stored bytes that do not decode to exactly the chunk's data. */
+export class ChunkDecodeError extends LazybdError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_CHUNK_DECODE', message, { cause: options?.cause, exitStatus: 4 });
+  }
+}

@@ -6,6 +6,8 @@ import { readU64, writeU64 } from './u64.js';
 export interface LayerHeader {
   virtualSize: number;
   chunkSize: number;
+  /** VERSION_MINOR_COMPRESSED when the writer compresses chunks; default VERSION_MINOR. */
+  versionMinor?: number;
 }
 
 export interface DecodedLayerHeader extends LayerHeader {
@@ -13,12 +15,12 @@ export interface DecodedLayerHeader extends LayerHeader {
   legacyUuid: Buffer;
 }
 
-/** The header of a layer written now (1.1): the legacy uuid field stays zero. */
+/** The header of a layer written now (1.1, or 1.2 with compression): the legacy uuid field stays zero. */
 export function encodeHeader(h: LayerHeader): Buffer {
   const b = Buffer.alloc(HEADER_SIZE);
   HEADER_MAGIC.copy(b, 0);
   b.writeUInt16LE(VERSION_MAJOR, 8);
-  b.writeUInt16LE(VERSION_MINOR, 10);
+  b.writeUInt16LE(h.versionMinor ?? VERSION_MINOR, 10);
   b.writeUInt32LE(0, 12);
   writeU64(b, 16, h.virtualSize);
   b.writeUInt32LE(h.chunkSize, 24);

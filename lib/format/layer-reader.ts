@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { decodeChunk } from './chunk-codec.js';
 import { ChunkTable } from './chunk-table.js';
 import { ChunkDigestError, MalformedLayerError } from './errors.js';
 import type { ExtentList } from './extent.js';
@@ -52,6 +53,9 @@ export class LayerReader {
       dataEnd: trailer.dataOffset + trailer.dataLength,
     });
     const chunks = ChunkTable.decode(Buffer.from(tableBytes), trailer.chunkSize, trailer.dataOffset, trailer.dataLength);
+    if (trailer.indexOffset !== trailer.dataOffset + chunks.storedLength) {
+      throw new MalformedLayerError('E_LAYER_OUT_OF_BOUNDS', `layer layout inconsistent: the chunks' stored lengths add up to ${chunks.storedLength} bytes, the data region holds ${trailer.indexOffset - trailer.dataOffset}`);
+    }
     return new LayerReader(source, trailer, extents, chunks);
   }
 
@@ -63,11 +67,16 @@ export class LayerReader {
     return { offset: this.trailer.indexOffset, length: this.source.size - this.trailer.indexOffset };
   }
 
-  /** Reads chunk i and checks it against the chunk table. */
+  /** Reads chunk i's stored bytes and checks them against the chunk table. */
   async readChunk(i: number): Promise<Buffer> {
     const data = await this.source.read(this.chunks.offset(i), this.chunks.length(i));
     this.checkChunk(i, data);
     return data;
+  }
+
+  /** Chunk i's data: its stored bytes, checked, then decoded. */
+  async readChunkData(i: number): Promise<Buffer> {
+    return decodeChunk(await this.readChunk(i), this.chunks.compression(i), this.chunks.dataSize(i));
   }
 
   checkChunk(i: number, data: Buffer): void {
@@ -93,7 +102,8 @@ function checkLayout(t: LayerTrailer, size: number): void {
   };
   if (t.dataOffset !== HEADER_SIZE) fail(`data offset ${t.dataOffset}`);
   if (t.dataLength % SECTOR_SIZE !== 0) fail(`data length ${t.dataLength} not sector aligned`);
-  if (t.indexOffset !== t.dataOffset + t.dataLength) fail(`index offset ${t.indexOffset}`);
+  // Compressed chunks make the stored region shorter than the data; the chunk table says by how much.
+  if (t.indexOffset < t.dataOffset || t.indexOffset > t.dataOffset + t.dataLength) fail(`index offset ${t.indexOffset}`);
   if (t.chunkTableOffset !== t.indexOffset + t.extentCount * EXTENT_ENTRY_SIZE) fail(`chunk table offset ${t.chunkTableOffset}`);
   if (t.chunkTableOffset + t.chunkCount * CHUNK_ENTRY_SIZE + TRAILER_SIZE !== size) fail(`blob size ${size} does not match the trailer`);
 }

@@ -26,9 +26,24 @@ export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 /** 64 KiB: see format-spec/layer-v1.md §Chunk size for the measurements behind it. */
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 
+/** How a chunk's stored bytes encode its data (layer-v1.md §Chunk table, since 1.2). */
 export const enum Compression {
   None = 0,
+  /** One zstd frame (RFC 8878) whose header states the content size. */
+  Zstd = 1,
+  /** One LZ4 block (no frame, no size prefix): its decoded size is the chunk's length. */
+  Lz4 = 2,
 }
+
+/**
+ * 1.2: chunks may be compressed. Written only by layers that hold a compressed chunk, so an
+ * uncompressed layer stays byte for byte (and digest for digest) what 1.1 wrote.
+ */
+export const VERSION_MINOR_COMPRESSED = 2;
+
+/** Default zstd level of `--compress zstd`: see format-spec/layer-v1.md §Compression. */
+export const DEFAULT_ZSTD_LEVEL = 3;
+export const MAX_ZSTD_LEVEL = 19;
 
 /** Offsets must stay exact in a JS number; larger files are refused, not misread. */
 export const MAX_SAFE_OFFSET = Number.MAX_SAFE_INTEGER;

@@ -1,11 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
+import type { ChunkCompressor } from './chunk-compressor.js';
 import { ChunkTable } from './chunk-table.js';
+import { CompressingDataWriter } from './compressing-data-writer.js';
 import { LayerWriteError } from './errors.js';
 import { ExtentKind } from './extent.js';
 import { encodeExtentIndex } from './extent-index.js';
 import { ExtentListBuilder } from './extent-list-builder.js';
 import { encodeHeader } from './header.js';
-import { HEADER_SIZE, SECTOR_SIZE, TRAILER_SIZE, isValidChunkSize } from './layer-spec.js';
+import { HEADER_SIZE, SECTOR_SIZE, TRAILER_SIZE, VERSION_MINOR, VERSION_MINOR_COMPRESSED, isValidChunkSize } from './layer-spec.js';
 import type { ByteSink } from './random-access.js';
 import { encodeTrailer } from './trailer.js';
 
@@ -18,6 +20,11 @@ export interface LayerWriterOptions {
    * settles, as addData's promise includes it. Without it chunks are hashed inline.
    */
   hashChunks?: (data: Buffer, chunkSize: number) => Promise<Buffer>;
+  /**
+   * Compresses each chunk (stored raw where that does not make it smaller); the layer is then
+   * written as version 1.2. Without it chunks are stored as they are, and the layer is 1.1.
+   */
+  compressor?: ChunkCompressor;
 }
 
 export interface LayerSummary {
@@ -29,6 +36,8 @@ export interface LayerSummary {
   extentCount: number;
   chunkCount: number;
   dataLength: number;
+  /** Bytes the data region takes in the blob (below dataLength when chunks compress). */
+  storedLength: number;
   /** Virtual bytes covered by data extents. */
   dataBytes: number;
   /** Virtual bytes covered by zero extents. */
@@ -56,6 +65,9 @@ export class LayerWriter {
   private zeroBytes = 0;
   private headerWritten: Promise<void> | null = null;
   private finished = false;
+  /** Takes the data when chunks are compressed (then nothing is hashed here). */
+  private readonly compressing: CompressingDataWriter | undefined;
+  private readonly versionMinor: number;
 
   constructor(
     private readonly sink: ByteSink,
@@ -63,6 +75,8 @@ export class LayerWriter {
   ) {
     if (!isValidChunkSize(options.chunkSize)) throw new LayerWriteError(`invalid chunk size ${options.chunkSize}: a power of two from 4 KiB to 16 MiB`);
     if (!Number.isSafeInteger(options.virtualSize) || options.virtualSize < 0) throw new LayerWriteError(`invalid virtual size ${options.virtualSize}`);
+    this.compressing = options.compressor ? new CompressingDataWriter(sink, options.compressor, options.chunkSize) : undefined;
+    this.versionMinor = options.compressor ? VERSION_MINOR_COMPRESSED : VERSION_MINOR;
   }
 
   /**
@@ -84,6 +98,12 @@ export class LayerWriter {
     if (data.length % SECTOR_SIZE !== 0) data = Buffer.concat([data, Buffer.alloc(SECTOR_SIZE - (data.length % SECTOR_SIZE))]);
     this.start();
     this.extents.push(virtualOffset, data.length, HEADER_SIZE + this.dataLength, ExtentKind.Data);
+    if (this.compressing) {
+      this.dataLength += data.length;
+      this.dataBytes += end - virtualOffset;
+      this.virtualEnd = virtualOffset + data.length;
+      return this.compressing.add(data);
+    }
     const hashed = this.hashIntoChunks(data);
     const written = this.sink.write(data);
     this.dataLength += data.length;
@@ -107,13 +127,22 @@ export class LayerWriter {
     this.start();
     this.finished = true;
     await this.headerWritten;
-    if (this.chunkFill > 0) this.pushDigest();
-    await Promise.all([...this.hashing]);
+    let table: Buffer;
+    let storedLength = this.dataLength;
+    if (this.compressing) {
+      const stored = await this.compressing.finish();
+      table = ChunkTable.encode(stored.digests, this.options.chunkSize, this.dataLength, stored);
+      storedLength = stored.storedLength;
+      this.chunkCount = stored.lengths.length;
+    } else {
+      if (this.chunkFill > 0) this.pushDigest();
+      await Promise.all([...this.hashing]);
+      table = ChunkTable.encode(this.digests.subarray(0, this.chunkCount * 32), this.options.chunkSize, this.dataLength);
+    }
     const dataOffset = HEADER_SIZE;
     const index = encodeExtentIndex(this.extents.finish());
-    const table = ChunkTable.encode(this.digests.subarray(0, this.chunkCount * 32), this.options.chunkSize, this.dataLength);
     const metaDigest = createHash('sha256').update(index).update(table).digest();
-    const indexOffset = dataOffset + this.dataLength;
+    const indexOffset = dataOffset + storedLength;
     const trailer = encodeTrailer({
       virtualSize: this.options.virtualSize,
       chunkSize: this.options.chunkSize,
@@ -124,6 +153,7 @@ export class LayerWriter {
       chunkTableOffset: indexOffset + index.length,
       chunkCount: this.chunkCount,
       metaDigest,
+      versionMinor: this.versionMinor,
     });
     await this.sink.write(Buffer.concat([index, table, trailer]));
     const metaLength = index.length + table.length + TRAILER_SIZE;
@@ -135,6 +165,7 @@ export class LayerWriter {
       extentCount: index.length / 24,
       chunkCount: this.chunkCount,
       dataLength: this.dataLength,
+      storedLength,
       dataBytes: this.dataBytes,
       zeroBytes: this.zeroBytes,
     };
@@ -143,7 +174,7 @@ export class LayerWriter {
   /** Issues the header write before the first data (synchronously, so it is the sink's first write). */
   private start(): void {
     if (this.headerWritten) return;
-    this.headerWritten = this.sink.write(encodeHeader(this.options));
+    this.headerWritten = this.sink.write(encodeHeader({ ...this.options, versionMinor: this.versionMinor }));
     // finish() awaits it; until then a failure must not count as unhandled (addData's own promise does not carry it).
     this.headerWritten.catch(() => undefined);
   }

@@ -17,6 +17,8 @@ export interface LayerTrailerFields {
   chunkCount: number;
   /** SHA-256 of the extent index bytes followed by the chunk table bytes. */
   metaDigest: Buffer;
+  /** As in the header: VERSION_MINOR_COMPRESSED when the writer compresses; default VERSION_MINOR. */
+  versionMinor?: number;
 }
 
 export interface LayerTrailer extends LayerTrailerFields {
@@ -24,12 +26,12 @@ export interface LayerTrailer extends LayerTrailerFields {
   legacyUuid: Buffer;
 }
 
-/** The trailer of a layer written now (1.1): the legacy uuid field stays zero. */
+/** The trailer of a layer written now (1.1, or 1.2 with compression): the legacy uuid field stays zero. */
 export function encodeTrailer(t: LayerTrailerFields): Buffer {
   const b = Buffer.alloc(TRAILER_SIZE);
   TRAILER_MAGIC.copy(b, 0);
   b.writeUInt16LE(VERSION_MAJOR, 8);
-  b.writeUInt16LE(VERSION_MINOR, 10);
+  b.writeUInt16LE(t.versionMinor ?? VERSION_MINOR, 10);
   b.writeUInt32LE(0, 12);
   writeU64(b, 16, t.virtualSize);
   b.writeUInt32LE(t.chunkSize, 24);

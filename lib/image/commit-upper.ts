@@ -3,6 +3,7 @@ import { Owner } from '../device/upper/extent-map.js';
 import { LayerWriter, type LayerSummary } from '../format/layer-writer.js';
 import type { Descriptor } from '../oci/manifest.js';
 import type { OciStore } from '../store/oci-store.js';
+import { withCompressor, type CodecChoice } from './layer-compression.js';
 import { layerDescriptor } from './layer-descriptor.js';
 import { LocalImage } from './local-image.js';
 import type { Progress } from './raw-scanner.js';
@@ -21,7 +22,7 @@ export async function commitUpper(
   upperDir: string,
   base: LocalImage,
   ref: string,
-  options: { created: string; onProgress?: Progress },
+  options: CommitOptions,
 ): Promise<CommitResult> {
   const upper = await Upper.open(upperDir, { virtualSize: base.virtualSize });
   try {
@@ -29,6 +30,13 @@ export async function commitUpper(
   } finally {
     await upper.close();
   }
+}
+
+export interface CommitOptions {
+  created: string;
+  /** Default: stored as they are. */
+  compress?: CodecChoice;
+  onProgress?: Progress;
 }
 
 export interface CommitResult {
@@ -42,11 +50,11 @@ export interface CommitResult {
  * away while it runs. The new image keeps the base's origin, so layers pulled lazily stay
  * fetchable from the registry they came from.
  */
-export async function commitOpenUpper(store: OciStore, upper: Upper, base: LocalImage, ref: string, options: { created: string; onProgress?: Progress }): Promise<CommitResult> {
-  return store.lease(async () => {
+export async function commitOpenUpper(store: OciStore, upper: Upper, base: LocalImage, ref: string, options: CommitOptions): Promise<CommitResult> {
+  return store.lease(() => withCompressor(options.compress, async (compressor) => {
     const blob = await store.newBlob();
     try {
-      const writer = new LayerWriter(blob, { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize });
+      const writer = new LayerWriter(blob, { virtualSize: base.virtualSize, chunkSize: base.config.chunkSize, compressor });
       const extents = [...upper.extents()];
       const total = extents.reduce((n, e) => n + e.length, 0);
       let done = 0;
@@ -75,5 +83,5 @@ export async function commitOpenUpper(store: OciStore, upper: Upper, base: Local
     } finally {
       await blob.abort();
     }
-  });
+  }));
 }

@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { withCompressor, type CodecChoice } from './layer-compression.js';
 import { DEFAULT_CHUNK_SIZE } from '../format/layer-spec.js';
 import { LayerWriter, type LayerSummary } from '../format/layer-writer.js';
 import type { Descriptor } from '../oci/manifest.js';
@@ -23,17 +24,17 @@ export async function createImageFromRaw(
   store: OciStore,
   rawPath: string,
   ref: string,
-  options: { created: string; chunkSize?: number; onProgress?: Progress },
+  options: { created: string; chunkSize?: number; compress?: CodecChoice; onProgress?: Progress },
 ): Promise<CreateResult> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const input = await open(rawPath, 'r');
   try {
     const virtualSize = (await input.stat()).size;
-    return await store.lease(async () => {
+    return await store.lease(() => withCompressor(options.compress, async (compressor) => {
       const blob = await store.newBlob();
       try {
         // Chunks hash on the thread pool (native backend) while the blob writer hashes the blob here.
-        const writer = new LayerWriter(blob, { virtualSize, chunkSize, ...(hashChunksOffThread ? { hashChunks: hashChunksOffThread } : {}) });
+        const writer = new LayerWriter(blob, { virtualSize, chunkSize, compressor, ...(hashChunksOffThread ? { hashChunks: hashChunksOffThread } : {}) });
         await writeRawIntoLayer(input, virtualSize, writer, options.onProgress);
         const summary = await writer.finish();
         const layer = layerDescriptor(await blob.commit(), summary);
@@ -42,7 +43,7 @@ export async function createImageFromRaw(
       } finally {
         await blob.abort();
       }
-    });
+    }));
   } finally {
     await input.close();
   }

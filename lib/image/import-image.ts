@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import type { OciStore } from '../store/oci-store.js';
 import { createImageFromRaw, type CreateResult } from './create-image.js';
+import type { CodecChoice } from './layer-compression.js';
 import { QemuImgError, isNbdUri, qemuImgInfo, qemuImgToRaw } from './qemu-img.js';
 import type { Progress } from './raw-scanner.js';
 
@@ -19,7 +20,7 @@ export async function importImage(
   store: OciStore,
   source: string,
   ref: string,
-  options: { created: string; chunkSize?: number; format?: string; onProgress?: Progress },
+  options: { created: string; chunkSize?: number; compress?: CodecChoice; format?: string; onProgress?: Progress },
 ): Promise<ImportResult> {
   if (!isNbdUri(source)) {
     await stat(source).catch((e: NodeJS.ErrnoException) => {
@@ -43,7 +44,7 @@ export async function importImage(
     const format = isNbdUri(source) && !options.format ? undefined : info.format;
     await qemuImgToRaw(source, format, temp, { signal: abort.signal, onPercent: (p) => options.onProgress?.(Math.round((p / 100) * info.virtualSize), total) });
     const onProgress = (done: number) => options.onProgress?.(info.virtualSize + done, total);
-    const created = await createImageFromRaw(store, temp, ref, { created: options.created, ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}), onProgress });
+    const created = await createImageFromRaw(store, temp, ref, { created: options.created, compress: options.compress, ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}), onProgress });
     return { ...created, format: info.format };
   } finally {
     for (const s of signals) process.off(s, onSignal);

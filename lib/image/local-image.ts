@@ -4,7 +4,9 @@ import { MEDIA_TYPE_LAYER } from '../format/layer-spec.js';
 import { MergedIndex } from '../format/merged-index.js';
 import { openLayerFromMeta } from '../format/meta-random-access.js';
 import type { Descriptor, ImageManifest } from '../oci/manifest.js';
+import { DecodedChunks } from '../source/decoded-chunks.js';
 import type { LayerData } from '../source/layer-data.js';
+import { StoredBlobData } from '../source/stored-blob-data.js';
 import type { OciStore } from '../store/oci-store.js';
 import { parseImageConfig, type ImageConfig } from './image-config.js';
 import { metaLocationOf } from './layer-descriptor.js';
@@ -50,7 +52,8 @@ export class LocalImage {
     private readonly closers: (() => Promise<void>)[],
   ) {}
 
-  static async open(store: OciStore, ref: string, options: { remoteLayer?: RemoteLayerFactory } = {}): Promise<LocalImage> {
+  /** `decoded` keeps compressed chunks of local blobs decoded (share one per process); default one of this image's own. */
+  static async open(store: OciStore, ref: string, options: { remoteLayer?: RemoteLayerFactory; decoded?: DecodedChunks } = {}): Promise<LocalImage> {
     const { descriptor, manifest } = await store.resolve(ref);
     const origin = originOf(descriptor.annotations);
     const config = parseImageConfig(await store.readBlob(manifest.config.digest));
@@ -61,7 +64,9 @@ export class LocalImage {
         if (await store.hasBlob(d.digest)) {
           const file = await store.openBlob(d.digest);
           closers.push(() => file.close());
-          layers.push({ descriptor: d, reader: await LayerReader.open(file, metaLocationOf(d)), data: file, local: true });
+          const reader = await LayerReader.open(file, metaLocationOf(d));
+          const data = reader.chunks.compressed ? new StoredBlobData(file, reader, (options.decoded ??= new DecodedChunks())) : file;
+          layers.push({ descriptor: d, reader, data, local: true });
           continue;
         }
         const meta = await store.readLayerMeta(d.digest);

@@ -14,9 +14,9 @@ export class ImageVerifyError extends LazybdError {
   }
 }
 
-/** `lazybd verify`: every layer's header and every chunk against its digest; stops at the first bad chunk. */
+/** `lazybd verify`: every layer's header and every chunk against its digest (and decoding); stops at the first bad chunk. */
 export async function verifyImage(image: LocalImage, onProgress?: Progress): Promise<{ chunks: number; bytes: number }> {
-  const total = image.layers.reduce((n, l) => n + l.reader.trailer.dataLength, 0);
+  const total = image.layers.reduce((n, l) => n + l.reader.chunks.storedLength, 0);
   let bytes = 0;
   let chunks = 0;
   for (const [i, layer] of image.layers.entries()) {
@@ -24,7 +24,8 @@ export async function verifyImage(image: LocalImage, onProgress?: Progress): Pro
     await layer.reader.checkHeader();
     for (let c = 0; c < layer.reader.chunks.count; c++) {
       try {
-        await layer.reader.readChunk(c);
+        // Decoded too: a compressed chunk must give its data, not only match its digest.
+        await layer.reader.readChunkData(c);
       } catch (e) {
         if (e instanceof ChunkDigestError) throw new ImageVerifyError(i, layer.descriptor.digest, c, e.physicalOffset);
         throw e;

@@ -39,9 +39,28 @@ export const chunkCacheHits = new Counter({
   registers: [metricsRegistry],
 });
 
+export const decodedChunkHits = new Counter({
+  name: 'lazybd_decoded_chunk_hits_total',
+  help: 'Reads of compressed chunks answered from decoded chunks in memory',
+  registers: [metricsRegistry],
+});
+
+export const decodedChunkMisses = new Counter({
+  name: 'lazybd_decoded_chunk_misses_total',
+  help: 'Compressed chunks decoded (stored bytes read or fetched, then decompressed)',
+  registers: [metricsRegistry],
+});
+
 export const chunkCacheMisses = new Counter({
   name: 'lazybd_chunk_cache_misses_total',
   help: 'Chunk reads that needed a remote fetch (or joined one in flight)',
+  registers: [metricsRegistry],
+});
+
+export const imageChunkDedup = new Gauge({
+  name: 'lazybd_image_chunk_dedup_ratio',
+  help: "Stored bytes of an open image's chunk entries over those of its distinct chunks (fetched and cached once)",
+  labelNames: ['image'] as const,
   registers: [metricsRegistry],
 });
 

@@ -38,8 +38,8 @@ export class PeerSource implements BlobRangeSource {
     const shared = this.swarm.layerOf(blob);
     if (!shared) throw new PeerUnavailableError(`${blob} is not shared with peers`);
     const table = shared.layer.chunks;
-    const first = table.indexOf(offset);
-    const last = table.indexOf(offset + length - 1);
+    const first = table.indexOfStored(offset);
+    const last = table.indexOfStored(offset + length - 1);
     const count = last - first + 1;
     if (table.offset(first) !== offset || table.offset(last) + table.length(last) !== offset + length || count > MAX_REQUEST_CHUNKS) {
       throw new PeerUnavailableError(`[${offset}, ${offset + length}) of ${blob} is not a run of at most ${MAX_REQUEST_CHUNKS} whole chunks`);

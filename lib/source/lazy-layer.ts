@@ -1,8 +1,11 @@
+import { decodeChunk } from '../format/chunk-codec.js';
 import type { ChunkTable } from '../format/chunk-table.js';
+import { Compression } from '../format/layer-spec.js';
 import { chunkCacheHits, chunkCacheMisses, chunkFetchJoins } from '../metrics/metrics.js';
 import { ChunkBitset } from './chunk-bitset.js';
 import { ChunkDigestIndex } from './chunk-digest-index.js';
 import type { ChunkCache, ChunkPin } from './chunk-cache.js';
+import { DecodedChunks } from './decoded-chunks.js';
 import type { FetchActivity } from './fetch-activity.js';
 import type { LayerData } from './layer-data.js';
 import type { SourceChain } from './source-chain.js';
@@ -23,6 +26,8 @@ export interface LazyLayerOptions {
   onChunkRead?: (chunk: number) => void;
   /** Pin the layer's chunks in the cache until `unpin()`/`close()`: nothing fetched for it is evicted. */
   pin?: boolean;
+  /** Where compressed chunks are kept decoded (share one per process). Default: a small one of this layer's own. */
+  decoded?: DecodedChunks;
   log?: SourceLogger;
 }
 
@@ -48,6 +53,7 @@ export class LazyLayer implements LayerData {
   private readonly maxRunChunks: number;
   private readonly onChunkRead: ((chunk: number) => void) | undefined;
   private readonly log: SourceLogger;
+  private readonly decoded: DecodedChunks;
   private readonly local: ChunkBitset;
   private localBytes = 0;
   private readonly stopListening: () => void;
@@ -69,6 +75,7 @@ export class LazyLayer implements LayerData {
     this.activity = options.activity ?? options.cache.demand;
     this.onChunkRead = options.onChunkRead;
     this.log = options.log ?? stderrSourceLogger;
+    this.decoded = options.decoded ?? new DecodedChunks(16 * this.chunks.chunkSize);
     this.local = new ChunkBitset(this.chunks.count);
     this.hexes = Array.from({ length: this.chunks.count }, (_, i) => this.chunks.digest(i).toString('hex'));
     this.hexes.forEach((hex, i) => {
@@ -81,8 +88,9 @@ export class LazyLayer implements LayerData {
     });
   }
 
+  /** Stored bytes of the layer's data region (what fetching all of it moves). */
   get bytesTotal(): number {
-    return this.chunks.dataLength;
+    return this.chunks.storedLength;
   }
 
   get bytesLocal(): number {
@@ -120,26 +128,79 @@ export class LazyLayer implements LayerData {
     return undefined;
   }
 
+  /** Layer data at data offset `physical` (LayerData): compressed chunks come decoded. */
   readInto(physical: number, target: Buffer, at: number, length: number): Promise<void> {
-    if (length <= 0) return DONE;
     const t = this.chunks;
+    if (!t.compressed) return this.readStoredInto(physical, target, at, length);
+    if (length <= 0) return DONE;
     if (physical < t.dataOffset || physical + length > t.dataOffset + t.dataLength) return Promise.reject(this.outside(physical, length));
     const first = t.indexOf(physical);
     const last = t.indexOf(physical + length - 1);
-    if (first === last) return this.readPart(first, physical - t.offset(first), target, at, length);
-    return this.readParts(physical, target, at, length, first, last);
+    if (first === last) return this.readDataPart(first, physical - t.dataStart(first), target, at, length);
+    this.startFetches(first, last, true);
+    const parts: Promise<void>[] = [];
+    for (let i = first; i <= last; i++) {
+      const start = Math.max(physical, t.dataStart(i));
+      const end = Math.min(physical + length, t.dataStart(i) + t.dataSize(i));
+      parts.push(this.readDataPart(i, start - t.dataStart(i), target, at + start - physical, end - start));
+    }
+    return Promise.all(parts).then(noop);
   }
 
-  private async readParts(physical: number, target: Buffer, at: number, length: number, first: number, last: number): Promise<void> {
+  /** The blob's stored bytes at blob offset `offset` (what a supernode serves), inside the stored data region. */
+  readStoredInto(offset: number, target: Buffer, at: number, length: number): Promise<void> {
+    if (length <= 0) return DONE;
+    const t = this.chunks;
+    if (offset < t.dataOffset || offset + length > t.dataOffset + t.storedLength) return Promise.reject(this.outside(offset, length));
+    const first = t.indexOfStored(offset);
+    const last = t.indexOfStored(offset + length - 1);
+    if (first === last) return this.readPart(first, offset - t.offset(first), target, at, length);
+    return this.readParts(offset, target, at, length, first, last);
+  }
+
+  private async readParts(offset: number, target: Buffer, at: number, length: number, first: number, last: number): Promise<void> {
     const t = this.chunks;
     this.startFetches(first, last, true);
     const parts: Promise<void>[] = [];
     for (let i = first; i <= last; i++) {
-      const start = Math.max(physical, t.offset(i));
-      const end = Math.min(physical + length, t.offset(i) + t.length(i));
-      parts.push(this.readPart(i, start - t.offset(i), target, at + start - physical, end - start));
+      const start = Math.max(offset, t.offset(i));
+      const end = Math.min(offset + length, t.offset(i) + t.length(i));
+      parts.push(this.readPart(i, start - t.offset(i), target, at + start - offset, end - start));
     }
     await Promise.all(parts);
+  }
+
+  /** Copies part of chunk i's data: a chunk stored raw is its own data; a compressed one is decoded whole, once. */
+  private readDataPart(i: number, offset: number, target: Buffer, at: number, length: number): Promise<void> {
+    const t = this.chunks;
+    const compression = t.compression(i);
+    if (compression === Compression.None) return this.readPart(i, offset, target, at, length);
+    this.onChunkRead?.(i);
+    return this.decoded
+      .get(this.hexOf(i), async () => decodeChunk(await this.storedChunk(i), compression, t.dataSize(i)))
+      .then((data) => void data.copy(target, at, offset, offset + length));
+  }
+
+  /** Chunk i's whole stored bytes, verified: from the cache, or fetched (joining a fetch in flight). */
+  private async storedChunk(i: number): Promise<Buffer> {
+    const hex = this.hexOf(i);
+    for (;;) {
+      if (this.cache.has(hex)) {
+        const local = await this.readLocal(i);
+        if (local) {
+          chunkCacheHits.inc();
+          return local;
+        }
+      }
+      if (!this.inflight.has(hex)) this.startFetches(i, i, true);
+      const pending = this.inflight.get(hex);
+      // Not in flight: it landed in the cache since it was checked; read it from there.
+      if (pending) {
+        chunkCacheMisses.inc();
+        if (pending.readers++ > 0) chunkFetchJoins.inc();
+        return pending.data;
+      }
+    }
   }
 
   /** Makes the chunks under [physical, physical+length) local (NBD CACHE). */
@@ -176,7 +237,7 @@ export class LazyLayer implements LayerData {
     this.localListeners.clear();
   }
 
-  /** Copies part of chunk i into target: from the cache (hot path: no await before the pread), else fetched. */
+  /** Copies part of chunk i's stored bytes into target: from the cache (hot path: no await before the pread), else fetched. */
   private readPart(i: number, offset: number, target: Buffer, at: number, length: number): Promise<void> {
     this.onChunkRead?.(i);
     const hex = this.hexOf(i);
@@ -288,6 +349,8 @@ export class LazyLayer implements LayerData {
   }
 
 }
+
+function noop(): void {}
 
 /** A chunk being fetched: its verified bytes, for the readers and warm/prefetch callers waiting on it. */
 class InFlight {

@@ -2,6 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CodecChoice } from '../format/chunk-codec.js';
+import { ChunkCompressor } from '../format/chunk-compressor.js';
 import type { ChunkTable } from '../format/chunk-table.js';
 import { LayerReader } from '../format/layer-reader.js';
 import { LayerWriter } from '../format/layer-writer.js';
@@ -15,23 +17,36 @@ export interface TestLayer {
   blob: Buffer;
   digest: string;
   chunks: ChunkTable;
+  /** The layer's data (what reads at data offsets return). */
+  data: Buffer;
 }
 
 /**
  * A layer blob of `chunkCount` chunks of random data (the last one short if `tail` is given);
  * chunks listed in `repeat` hold the same bytes as chunk 0, as zero-filled chunks would.
  */
-export async function makeLayer(chunkSize: number, chunkCount: number, options: { repeat?: number[]; tail?: number } = {}): Promise<TestLayer> {
+export async function makeLayer(
+  chunkSize: number,
+  chunkCount: number,
+  options: { repeat?: number[]; tail?: number; compress?: CodecChoice } = {},
+): Promise<TestLayer> {
   const dataLength = chunkSize * chunkCount - (options.tail ? chunkSize - options.tail : 0);
   const data = randomBytes(dataLength);
+  // Compressed layers get chunks that shrink (half zeroes) and, every third, ones that stay raw.
+  if (options.compress) for (let i = 0; i < chunkCount; i++) if (i % 3 !== 2) data.fill(i, i * chunkSize + (chunkSize >> 1), Math.min((i + 1) * chunkSize, dataLength));
   for (const i of options.repeat ?? []) data.copy(data, i * chunkSize, 0, chunkSize);
   const parts: Buffer[] = [];
-  const writer = new LayerWriter({ write: async (b) => void parts.push(Buffer.from(b)) }, { virtualSize: dataLength, chunkSize });
-  await writer.addData(0, data);
-  await writer.finish();
+  const compressor = options.compress && new ChunkCompressor(options.compress);
+  try {
+    const writer = new LayerWriter({ write: async (b) => void parts.push(Buffer.from(b)) }, { virtualSize: dataLength, chunkSize, compressor });
+    await writer.addData(0, data);
+    await writer.finish();
+  } finally {
+    await compressor?.close();
+  }
   const blob = Buffer.concat(parts);
   const reader = await LayerReader.open(new BufferRandomAccess(blob));
-  return { blob, digest: `sha256:${createHash('sha256').update(blob).digest('hex')}`, chunks: reader.chunks };
+  return { blob, digest: `sha256:${createHash('sha256').update(blob).digest('hex')}`, chunks: reader.chunks, data };
 }
 
 export interface SourceBehaviour {

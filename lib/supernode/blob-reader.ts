@@ -32,7 +32,7 @@ export class BlobReader {
   async *read(upstream: Upstream, repository: string, layout: BlobLayout, offset: number, length: number): AsyncGenerator<Buffer> {
     const lazy = this.layer(upstream, repository, layout);
     const dataStart = layout.table.dataOffset;
-    const dataEnd = dataStart + layout.table.dataLength;
+    const dataEnd = dataStart + layout.table.storedLength;
     for (let at = offset, end = offset + length; at < end; ) {
       const n = Math.min(WINDOW, end - at);
       const out = Buffer.allocUnsafe(n);
@@ -42,7 +42,7 @@ export class BlobReader {
       if (at < headEnd) layout.head.copy(out, 0, at, headEnd);
       const a = Math.max(at, dataStart);
       const b = Math.min(at + n, dataEnd);
-      if (a < b) parts.push(lazy.readInto(a, out, a - at, b - a));
+      if (a < b) parts.push(lazy.readStoredInto(a, out, a - at, b - a));
       const tailStart = Math.max(at, dataEnd);
       if (tailStart < at + n) layout.tail.copy(out, tailStart - at, tailStart - dataEnd, at + n - dataEnd);
       await Promise.all(parts);

@@ -1,0 +1,62 @@
+import { decodedChunkHits, decodedChunkMisses } from '../metrics/metrics.js';
+
+/** Default bound of the decoded-chunk cache (`--decoded-cache-mib`). */
+export const DEFAULT_DECODED_CACHE_BYTES = 256 << 20;
+
+/**
+ * Decoded (decompressed) chunks in memory, least recently used evicted past `maxBytes`,
+ * keyed by the digest of their stored bytes. A warm 4 KiB read of a compressed 64 KiB
+ * chunk is then one copy, not one decompression; concurrent reads of a chunk share one
+ * decode. One instance serves every layer of a process: equal chunks decode once.
+ */
+export class DecodedChunks {
+  private readonly chunks = new Map<string, Buffer>();
+  private readonly loading = new Map<string, Promise<Buffer>>();
+  private bytes = 0;
+
+  constructor(readonly maxBytes: number = DEFAULT_DECODED_CACHE_BYTES) {}
+
+  get size(): { chunks: number; bytes: number } {
+    return { chunks: this.chunks.size, bytes: this.bytes };
+  }
+
+  /** The decoded chunk, from memory or from `load` (called once however many ask meanwhile). */
+  get(hex: string, load: () => Promise<Buffer>): Promise<Buffer> {
+    const hit = this.chunks.get(hex);
+    if (hit) {
+      // Map order is use order: re-inserting makes it the most recent.
+      this.chunks.delete(hex);
+      this.chunks.set(hex, hit);
+      decodedChunkHits.inc();
+      return Promise.resolve(hit);
+    }
+    let pending = this.loading.get(hex);
+    if (!pending) {
+      decodedChunkMisses.inc();
+      pending = load().then(
+        (data) => {
+          this.loading.delete(hex);
+          this.keep(hex, data);
+          return data;
+        },
+        (err: unknown) => {
+          this.loading.delete(hex);
+          throw err;
+        },
+      );
+      this.loading.set(hex, pending);
+    }
+    return pending;
+  }
+
+  private keep(hex: string, data: Buffer): void {
+    if (data.length > this.maxBytes || this.chunks.has(hex)) return;
+    this.chunks.set(hex, data);
+    this.bytes += data.length;
+    for (const [old, chunk] of this.chunks) {
+      if (this.bytes <= this.maxBytes) break;
+      this.chunks.delete(old);
+      this.bytes -= chunk.length;
+    }
+  }
+}

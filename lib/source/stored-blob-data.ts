@@ -1,0 +1,46 @@
+import { decodeChunk } from '../format/chunk-codec.js';
+import { Compression } from '../format/layer-spec.js';
+import type { LayerReader } from '../format/layer-reader.js';
+import type { DecodedChunks } from './decoded-chunks.js';
+import type { LayerData } from './layer-data.js';
+
+/** What a local blob file offers: positioned reads into a caller's buffer. */
+export interface BlobFile {
+  readInto(offset: number, target: Buffer, at: number, length: number): Promise<void>;
+}
+
+/**
+ * The data of a local layer blob with compressed chunks: a chunk stored raw is read in
+ * place; a compressed one is read whole, checked against its digest (a local blob is no
+ * more trusted than a remote one before it reaches a decompressor), decoded once and kept
+ * in `decoded`. An uncompressed layer needs none of this: its blob file is its data.
+ */
+export class StoredBlobData implements LayerData {
+  constructor(
+    private readonly file: BlobFile,
+    private readonly reader: LayerReader,
+    private readonly decoded: DecodedChunks,
+  ) {}
+
+  async readInto(physical: number, target: Buffer, at: number, length: number): Promise<void> {
+    const t = this.reader.chunks;
+    if (length <= 0) return;
+    if (physical < t.dataOffset || physical + length > t.dataOffset + t.dataLength) throw new RangeError(`[${physical}, ${physical + length}) is outside the data region`);
+    const parts: Promise<void>[] = [];
+    for (let i = t.indexOf(physical), end = physical + length; i < t.count && t.dataStart(i) < end; i++) {
+      const start = Math.max(physical, t.dataStart(i));
+      const stop = Math.min(end, t.dataStart(i) + t.dataSize(i));
+      parts.push(this.readPart(i, start - t.dataStart(i), target, at + start - physical, stop - start));
+    }
+    await Promise.all(parts);
+  }
+
+  private async readPart(i: number, offset: number, target: Buffer, at: number, length: number): Promise<void> {
+    const t = this.reader.chunks;
+    const compression = t.compression(i);
+    if (compression === Compression.None) return this.file.readInto(t.offset(i) + offset, target, at, length);
+    const hex = t.digest(i).toString('hex');
+    const data = await this.decoded.get(hex, async () => decodeChunk(await this.reader.readChunk(i), compression, t.dataSize(i)));
+    data.copy(target, at, offset, offset + length);
+  }
+}
