@@ -37,8 +37,9 @@ function makeSource(): Buffer {
   const rand = seededRandom(13);
   const words = ['lib', 'usr', 'share', 'doc', 'copyright', 'GNU', 'General', 'Public', 'License', 'version', '2.1', 'Debian', '\n', 'bin', 'etc'];
   const source = Buffer.alloc(SIZE);
-  let at = 1 << 20;
-  while (at < 7 << 20) at += source.write(`${words[rand(words.length)]} `, at);
+  // Exactly 6 MiB of text (write() stops at the end of the view), so later extents stay chunk-aligned.
+  const text = source.subarray(1 << 20, 7 << 20);
+  for (let at = 0; at < text.length; ) at += text.write(`${words[rand(words.length)]} `, at);
   for (let i = 12 << 20; i < 14 << 20; i++) source[i] = rand(256);
   const block = source.subarray(12 << 20, (12 << 20) + 65536);
   for (let k = 0; k < 16; k++) block.copy(source, (20 << 20) + k * 65536);
@@ -111,7 +112,9 @@ compressed('every codec: the layer shrinks as it should, serves byte-identical l
       assert.is(layer.compression.zstd + layer.compression.lz4, 0);
     } else {
       assert.ok(layer.compression.none >= 32, `${codec}: the 2 MiB of random bytes stay raw (${layer.compression.none} raw chunks)`);
-      assert.ok(layer.storedBytes < 4.5 * (1 << 20), `${codec}: ${layer.storedBytes} stored for 9 MiB`);
+      // 3 MiB stays raw; the 6 MiB of text (about 4 bits of entropy per word) shrinks by more than half, lz4 a little less.
+      const bound = codec === 'lz4' ? 5.5 : 4.5;
+      assert.ok(layer.storedBytes < bound * (1 << 20), `${codec}: ${layer.storedBytes} stored for 9 MiB`);
     }
     const verify = await lazybd(['verify', `disk-${name}:v1`], { LAZYBD_STORE: join(c.dir, 'origin') });
     assert.is(verify.status, 0, verify.stderr);
@@ -129,7 +132,7 @@ compressed('every codec: the layer shrinks as it should, serves byte-identical l
     } finally {
       await lazy.daemon.stop();
     }
-    // Stored bytes once (the repeated block's chunks are fetched once: 15 of them less), plus config and metadata.
+    // Stored bytes once (the repeated block's chunks are fetched once: 16 of them less), plus config and metadata.
     assert.ok(c.proxy.blobBytes <= layer.storedBytes + (64 << 10), `${codec}: moved ${c.proxy.blobBytes} for ${layer.storedBytes} stored`);
     assert.ok(c.proxy.blobBytes >= layer.storedBytes - 16 * 65536, `${codec}: moved ${c.proxy.blobBytes}, less than the distinct chunks`);
   }
@@ -170,7 +173,7 @@ compressed('two images sharing most chunks: the second fetches only the chunks i
   assert.ok(forB <= 6 * 65536 + (64 << 10), `B moved ${forB} bytes of its ${b.storedBytes} stored`);
   const inspect = await lazybd(['inspect', 'base-a:v1', '--json'], { LAZYBD_STORE: join(c.dir, 'share-origin') });
   const dedup = (JSON.parse(inspect.stdout) as { dedup: { chunks: number; uniqueChunks: number; ratio: number } }).dedup;
-  assert.is(dedup.chunks - dedup.uniqueChunks, 15, 'the 16 copies of one block are one chunk');
+  assert.is(dedup.chunks - dedup.uniqueChunks, 16, 'a block and its 16 copies are one chunk');
   assert.ok(dedup.ratio > 1);
 });
 
