@@ -4,12 +4,13 @@ import sade from 'sade';
 import { helpDefault, type OptionSpec } from '../lib/cli/command-spec.js';
 import { lazybdCli } from '../lib/cli/command-table.js';
 import { runCommandLine } from '../lib/cli/run-command.js';
+import { codecLine } from '../lib/format/chunk-codec.js';
 import { fileIoLine } from '../lib/store/native-io.js';
 
 // Commands and options are declared in lib/cli/command-table.ts (add them there): sade gets
 // them for --help and --version; the strict parser checks every command line against them.
-// --version also says which file I/O backend loaded (native addon or pure TypeScript).
-const prog = sade('lazybd').version(`0.1.0\n${fileIoLine()}`).describe('Lazily-loaded block-device images over NBD');
+// --version also says which file I/O backend and codecs loaded (native addons or pure TypeScript).
+const prog = sade('lazybd').version(`0.1.0\n${fileIoLine()}\n${codecLine()}`).describe('Lazily-loaded block-device images over NBD');
 const register = (o: OptionSpec) => prog.option(`--${o.name}`, o.help, helpDefault(o));
 lazybdCli.globalOptions.forEach(register);
 for (const c of lazybdCli.commands) {

@@ -7,11 +7,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { positionalSlots, type CliSpec, type CommandSpec, type OptionSpec } from '../lib/cli/command-spec.js';
+import { helpDefault, positionalSlots, type CliSpec, type CommandSpec, type OptionSpec } from '../lib/cli/command-spec.js';
 import { lazybdCli } from '../lib/cli/command-table.js';
 import { hostPort, text, type ValueKind } from '../lib/cli/option-kinds.js';
 import { parseCommandLine } from '../lib/cli/parse-command-line.js';
 import { UsageError } from '../lib/cli/usage-error.js';
+import { codecLine } from '../lib/format/chunk-codec.js';
 import { fileIoLine } from '../lib/store/native-io.js';
 import { LAZYBD_BIN, lazybd, withTempDir } from './support/cli.js';
 import { spawnOwned } from './support/processes.js';
@@ -28,6 +29,8 @@ const MALFORMED: Record<string, string[]> = {
   'registry-host': ['http://h:5000', 'h/repo', 'h:port', 'h:1:2'],
   count: ['0', '1.5', '-2', 'four'],
   'seconds-or-zero': ['-1', 'soon', '30s', '1e3'],
+  mib: ['-1', 'lots', '1e3', '256M'],
+  codec: ['gzip', 'zstd:0', 'zstd:20', 'zstd:03', 'lz4:1', 'ZSTD', 'zstd:', 'none:1'],
 };
 
 /** Well-formed values of each kind and what they become. */
@@ -41,6 +44,8 @@ const WELL_FORMED: Record<string, [string, unknown][]> = {
   'registry-host': [['registry.example:5000', 'registry.example:5000'], ['127.0.0.1:5000', '127.0.0.1:5000'], ['quay.io', 'quay.io'], ['[::1]:5000', '[::1]:5000']],
   count: [['1', 1], ['4', 4], ['64', 64]],
   'seconds-or-zero': [['0', 0], ['0.5', 0.5], ['30', 30]],
+  mib: [['0', 0], ['64', 64], ['1024', 1024]],
+  codec: [['none', { codec: 'none' }], ['lz4', { codec: 'lz4' }], ['zstd', { codec: 'zstd', level: 3 }], ['zstd:19', { codec: 'zstd', level: 19 }]],
   'host-port': [['127.0.0.1:0', { host: '127.0.0.1', port: 0 }], ['10809', { host: '127.0.0.1', port: 10809 }], ['[::1]:80', { host: '::1', port: 80 }], ['localhost:65535', { host: 'localhost', port: 65535 }], [':80', { host: '127.0.0.1', port: 80 }]],
 };
 
@@ -79,10 +84,6 @@ const requiredNames = (c: CommandSpec) => {
 };
 const requiredOf = (c: CommandSpec) => c.options.flatMap((o) => (requiredNames(c).has(o.name) && o.kind !== 'flag' ? [`--${o.name}`, o.kind.example] : []));
 /** A default as it would be typed (host-port defaults are objects). */
-const typedDefault = (v: unknown) => {
-  const hp = v as { host?: string; port?: number } | null;
-  return typeof hp === 'object' && hp !== null && hp.port !== undefined ? `${hp.host}:${hp.port}` : String(v);
-};
 const base = (c: CommandSpec, dir = '/tmp/lazybd-strict') => [...words(c), ...argumentsOf(c, dir), ...requiredOf(c)];
 
 function rejected(argv: string[], cli: CliSpec = lazybdCli): string {
@@ -134,7 +135,7 @@ test('the table is consistent: unique names, one kind per option name, test valu
       const v = valueKind(o);
       if (v) {
         assert.ok(v.name in MALFORMED && v.name in WELL_FORMED, `kind ${v.name} (of --${o.name}) needs malformed and well-formed samples in this test`);
-        if (o.default !== undefined) assert.equal(v.parse(typedDefault(o.default)), o.default, `--${o.name}: the default is a value of its kind`);
+        if (o.default !== undefined) assert.equal(v.parse(String(helpDefault(o))), o.default, `--${o.name}: the default is a value of its kind`);
       }
     }
     const s = slotsOf(c);
@@ -268,7 +269,7 @@ test('unknown or missing commands are usage errors, with the command meant', () 
 
 test('several unknown options are all named, before any other problem', () => {
   const create = lazybdCli.commands.find((c) => c.name === 'create')!;
-  assert.is(rejected([...base(create), '--compress', 'zstd', '--chunk-sise', '4096']), 'unknown option --compress; unknown option --chunk-sise; did you mean --chunk-size?');
+  assert.is(rejected([...base(create), '--squash', 'zstd', '--chunk-sise', '4096']), 'unknown option --squash; unknown option --chunk-sise; did you mean --chunk-size?');
 });
 
 test('help and version go to sade wherever they appear', () => {
@@ -364,7 +365,7 @@ test('lazybd (spawned): the examples of issue 8, --json errors, --help and --ver
       run(['serve', '--help']),
       run(['supernode', '--help']),
       run(['--version']),
-      lazybd(['--version'], { ...env, LAZYBD_NATIVE: '0' }, SPAWN_TIMEOUT_MS),
+      lazybd(['--version'], { ...env, LAZYBD_NATIVE: '0', LAZYBD_NATIVE_CODECS: '0' }, SPAWN_TIMEOUT_MS),
       run([]),
     ]);
     assert.is(create.status, 2);
@@ -382,10 +383,13 @@ test('lazybd (spawned): the examples of issue 8, --json errors, --help and --ver
     assert.match(serveHelp.stdout, /lazybd serve \[image\]\.\.\. \[options\]/);
     assert.match(supernodeHelp.stdout, /--listen .*\(default 127\.0\.0\.1:5100\)/, 'a HOST:PORT default is shown as one');
     assert.is(version.status, 0);
-    // The second line names the file I/O backend this environment loads (the same one as this process).
-    assert.is(version.stdout, `lazybd, 0.1.0\n${fileIoLine()}\n`);
+    // The next lines name the file I/O backend and the codecs this environment loads (the same as this process).
+    assert.is(version.stdout, `lazybd, 0.1.0\n${fileIoLine()}\n${codecLine()}\n`);
     assert.match(version.stdout, /\nfile I\/O: (native \(lseek SEEK_DATA|pure \()/);
-    assert.is(pureVersion.stdout, 'lazybd, 0.1.0\nfile I/O: pure (LAZYBD_NATIVE=0)\n');
+    assert.is(
+      pureVersion.stdout,
+      'lazybd, 0.1.0\nfile I/O: pure (LAZYBD_NATIVE=0)\ncodecs: zstd (encode unavailable, decode fzstd), lz4 (encode unavailable, decode pure)\n',
+    );
     assert.is(none.status, 2);
     assert.is(none.stderr, usageLine('no command given; lazybd --help lists them'));
   });

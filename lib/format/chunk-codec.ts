@@ -78,6 +78,13 @@ export function codecBackends(): CodecBackends {
   };
 }
 
+/** One line for `lazybd --version`. */
+export function codecLine(): string {
+  const { zstd, lz4 } = codecBackends();
+  const side = (c: { encode: string | null; decode: string }) => `encode ${c.encode ?? 'unavailable'}, decode ${c.decode}`;
+  return `codecs: zstd (${side(zstd)}), lz4 (${side(lz4)})`;
+}
+
 // --- encoding ---
 
 /**
