@@ -2,6 +2,8 @@
 // replaying the reads once through a lazy serve, attach it, push again.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ChunkTable } from '../../lib/format/chunk-table.js';
+import { LocalImage } from '../../lib/image/local-image.js';
 import { OciStore } from '../../lib/store/oci-store.js';
 import { firstJsonLine, runLazybd, spawnLazybd } from './lazybd-process.js';
 import type { SourceImage } from './test-image.js';
@@ -31,13 +33,31 @@ export interface InspectReport {
   layers: { digest: string; size: number; chunks: number; chunkSize: number; dataBytes: number }[];
 }
 
-/** Bytes of the chunks a trace names (the last chunk of a layer may be short): the working set it records. */
-export function traceBytes(report: InspectReport, entries: [layer: number, chunk: number][]): number {
-  const chunkBytes = ([layer, chunk]: [number, number]) => {
-    const l = report.layers[layer]!;
-    return chunk === l.chunks - 1 ? l.dataBytes - chunk * l.chunkSize : l.chunkSize;
-  };
-  return entries.reduce((n, e) => n + chunkBytes(e), 0);
+/**
+ * Stored bytes of the distinct chunks a trace names: the working set it records, as a lazy
+ * reader moves it (compressed chunks count at their stored size).
+ */
+export function traceBytes(tables: readonly ChunkTable[], entries: [layer: number, chunk: number][]): number {
+  const seen = new Set<string>();
+  let bytes = 0;
+  for (const [layer, chunk] of entries) {
+    const t = tables[layer]!;
+    const hex = t.digest(chunk).toString('hex');
+    if (seen.has(hex)) continue;
+    seen.add(hex);
+    bytes += t.length(chunk);
+  }
+  return bytes;
+}
+
+/** The chunk tables of a local image's layers, bottom first. */
+export async function chunkTables(storeDir: string, ref: string): Promise<ChunkTable[]> {
+  const image = await LocalImage.open(await OciStore.open(storeDir), ref);
+  try {
+    return image.layers.map((l) => l.reader.chunks);
+  } finally {
+    await image.close();
+  }
 }
 
 export async function publishImage(dc: Datacenter, control: Host, registry: string, source: SourceImage, dir: string, chunkSize: number, timeoutMs: number): Promise<PublishedImage> {
@@ -72,7 +92,7 @@ export async function publishImage(dc: Datacenter, control: Host, registry: stri
     layerBytes,
     imageBytes: await fullCopyBytes(origin.LAZYBD_STORE),
     traceChunks: trace.entries.length,
-    workingSetBytes: traceBytes(report, trace.entries),
+    workingSetBytes: traceBytes(await chunkTables(origin.LAZYBD_STORE, LOCAL_REF), trace.entries),
   };
 }
 

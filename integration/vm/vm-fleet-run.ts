@@ -6,9 +6,10 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { ChunkTable } from '../../lib/format/chunk-table.js';
 import { CONTROL_ADDRESS, DHT_ADDRESS, REGISTRY_ADDRESS, nodeAddress, supernodeAddress } from '../scale/address-plan.js';
 import type { Log } from '../scale/harness-main.js';
-import { traceBytes, type InspectReport } from '../scale/image-publish.js';
+import { chunkTables, traceBytes, type InspectReport } from '../scale/image-publish.js';
 import { runLazybd } from '../scale/lazybd-process.js';
 import { startMode, type ModeName } from '../scale/modes.js';
 import { startRegistryHost } from '../scale/registry-host.js';
@@ -72,6 +73,8 @@ interface Topology {
   /** Each host's local copy of the raw disk: the base of its qcow2 overlays. */
   bases: Map<Host, string>;
   inspect: InspectReport;
+  /** The image's chunk tables: the working set of a trace in stored bytes. */
+  tables: ChunkTable[];
   dir: string;
 }
 
@@ -108,7 +111,7 @@ export async function runVmFleet(runName: string, o: VmFleetOptions, log: Log, o
     bases.set(h, join(dir, h.role, 'base.raw'));
     await run('cp', ['--sparse=always', image.disk, bases.get(h)!]);
   }
-  const t: Topology = { dc, image, registryHost: registryHost!, control: control!, registry: registry.endpoint, supernodeHosts, dhtHost: wantsP2p ? dhtHost : undefined, nodes, bases, inspect, dir };
+  const t: Topology = { dc, image, registryHost: registryHost!, control: control!, registry: registry.endpoint, supernodeHosts, dhtHost: wantsP2p ? dhtHost : undefined, nodes, bases, inspect, tables: await chunkTables(origin.LAZYBD_STORE, IMAGE_PATH), dir };
 
   const reference: ReferenceRound[] = [];
   const qcow2: QcowPhase[] = [];
@@ -221,7 +224,7 @@ async function referenceRound(t: Topology, o: VmFleetOptions, round: number): Pr
         await disks.stop();
         const traceText = await readFile(disk.traceFile!, 'utf8');
         const trace = JSON.parse(traceText) as { entries: [number, number][] };
-        return { vm, registryEgressBytes: after.txBytes - before.txBytes, sourceBytes, workingSetBytes: traceBytes(t.inspect, trace.entries), traceChunks: trace.entries.length, daemonCpuS, traceText };
+        return { vm, registryEgressBytes: after.txBytes - before.txBytes, sourceBytes, workingSetBytes: traceBytes(t.tables, trace.entries), traceChunks: trace.entries.length, daemonCpuS, traceText };
       } finally {
         await disks.stop();
       }

@@ -15,7 +15,8 @@
 //     --mirror URL    Debian mirror for the first build ($LAZYBD_VM_MIRROR, else deb.debian.org)
 //     --lazybd PATH   the lazybd under test: a lazybd.js (run with this node) or an executable
 //                     (default: this tree's dist/bin/lazybd.js)
-//     --codecs LIST   the --compress values to make layers with (default none,lz4,zstd; zstd:9 etc. if supported)
+//     --codecs LIST   the --compress values to make layers with (default none,lz4,zstd; zstd:9 etc. if supported),
+//                     each optionally @CHUNK_SIZE (zstd:19@262144) for a chunk size other than 64 KiB
 //     --seconds S     fio seconds per job (default 3)    --rounds N   fio rounds, best kept (default 3)
 //     --json FILE     also write every figure as JSON
 // Every child runs owned (killed if the bench dies); the loop mount, temp dir and registry go away on
@@ -221,8 +222,11 @@ interface Variant { name: string; flag: string[]; ref: string; store: string; la
 const variants: Variant[] = [{ name: 'default', flag: [], ref: 'size:default', store: join(work, 'store-default') }];
 const CODECS = (opts.codecs ?? 'none,lz4,zstd').split(',').filter(Boolean);
 for (const c of CODECS) {
+  // CODEC or CODEC@CHUNK_SIZE: a chunk size other than the default trades read amplification for ratio.
+  const [codec, chunkSize] = c.split('@');
   const tag = c.replace(/[^A-Za-z0-9_.-]/g, '-');
-  variants.push({ name: c, flag: ['--compress', c], ref: `size:${tag}`, store: join(work, `store-${tag}`) });
+  const flag = ['--compress', codec!, ...(chunkSize ? ['--chunk-size', chunkSize] : [])];
+  variants.push({ name: c, flag, ref: `size:${tag}`, store: join(work, `store-${tag}`) });
 }
 for (const v of variants) {
   if (v.flag.length && !hasCompress) {
