@@ -16,6 +16,7 @@ import {
   STATE_HOLE,
   STATE_ZERO,
 } from './protocol.js';
+import { ReplyBuffers, SLAB_MAX_PIECE } from './reply-buffers.js';
 import * as frames from './server-frames.js';
 
 /** How the transmission phase talks back to its connection. */
@@ -44,54 +45,9 @@ export function costOf(request: NbdRequest): number {
   return request.payload?.length ?? 0;
 }
 
-/**
- * Small read replies are carved out of shared 1 MiB slabs: a fresh ArrayBuffer per
- * 4 KiB reply (malloc, backing-store bookkeeping, GC pressure) is a visible share of
- * the per-request cost (raw-file-device.ts measured the same). Slab memory is never
- * reused; a slab lives until its last reply has been written and dropped.
- */
-const SLAB_SIZE = 1024 * 1024;
-const SLAB_MAX_PIECE = 64 * 1024;
-let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-let slabUsed = 0;
-
-/**
- * Large replies reuse buffers once the socket has written them: a fresh 1 MiB buffer
- * per read costs page faults and drives V8's external-memory GCs. Kept per power-of-two
- * size, up to POOL_LIMIT bytes in all.
- */
-const POOL_LIMIT = 32 * 1024 * 1024;
-const pool = new Map<number, ArrayBuffer[]>();
-let pooledBytes = 0;
-
-/** A buffer of exactly `length` bytes for a reply; large ones go back to the pool via `reuseReply` once written. */
-function replyBuffer(length: number): Buffer {
-  if (length > SLAB_MAX_PIECE) {
-    const capacity = 2 ** Math.ceil(Math.log2(length));
-    let memory = pool.get(capacity)?.pop();
-    if (memory) pooledBytes -= capacity;
-    else memory = new ArrayBuffer(capacity);
-    return Buffer.from(memory, 0, length);
-  }
-  if (slabUsed + length > SLAB_SIZE) {
-    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const piece = slab.subarray(slabUsed, slabUsed + length);
-  // 8-byte aligned pieces, so an odd-sized reply does not misalign the next one.
-  slabUsed += (length + 7) & ~7;
-  return piece;
-}
-
-/** Takes back a large reply buffer the socket is done with. */
-function reuseReply(reply: Buffer): void {
-  const memory = reply.buffer as ArrayBuffer;
-  if (pooledBytes + memory.byteLength > POOL_LIMIT) return;
-  let free = pool.get(memory.byteLength);
-  if (!free) pool.set(memory.byteLength, (free = []));
-  free.push(memory);
-  pooledBytes += memory.byteLength;
-}
+/** Shared by every connection of the process, up to 32 MiB of large reply buffers kept for reuse. */
+const replies = new ReplyBuffers(32 * 1024 * 1024);
+const reuseReply = (reply: Buffer): void => replies.reuse(reply);
 
 /**
  * Serves the requests of one connection against its export's device. Requests
@@ -208,7 +164,7 @@ export class Transmission {
   /** One buffer holds the reply header and the data read after it: one allocation, one socket write. */
   private readIntoReply(r: NbdRequest): void {
     const header = this.readReplyHeader(r, r.length);
-    const reply = replyBuffer(header.length + r.length);
+    const reply = replies.take(header.length + r.length);
     header.copy(reply, 0);
     this.device.readInto!(r.offset, r.length, reply, header.length).then(
       () => {
