@@ -1,6 +1,7 @@
 import { DEFAULT_CHUNK_SIZE } from '../format/layer-spec.js';
 import type { CliSpec, OptionSpec } from './command-spec.js';
 import { DEFAULT_CODEC } from '../image/layer-compression.js';
+import { DEFAULT_DECODED_CACHE_MIB } from '../source/decoded-cache-size.js';
 import { baseUrl, chunkSize, codec, count, gib, hostPort, mib, rate, registryHost, seconds, secondsOrZero, text } from './option-kinds.js';
 import { lazyCommand } from './run-command.js';
 
@@ -91,7 +92,7 @@ export const lazybdCli: CliSpec = {
         { name: 'record-trace', kind: text, help: 'Write the order of first chunk reads to FILE on exit' },
         cacheDir,
         { name: 'cache-size', kind: gib, help: 'Chunk cache limit, GiB', default: 10 },
-        { name: 'decoded-cache-mib', kind: mib, help: 'Memory for decompressed chunks of compressed layers, MiB', default: 256 },
+        { name: 'decoded-cache-mib', kind: mib, help: 'Memory for decompressed chunks of compressed layers, MiB (by default 1/16 of RAM, at most 1024)', default: DEFAULT_DECODED_CACHE_MIB },
         { name: 'io-timeout', kind: seconds, help: 'Seconds before a read no source can serve fails with EIO', default: 30 },
         { name: 'p2p', kind: 'flag', help: 'Fetch chunks from and serve them to neighbours (on with --p2p-bootstrap; --no-p2p: off)' },
         { name: 'p2p-bootstrap', kind: text, help: 'DHT bootstrap nodes HOST:PORT,... (the public DHT is never used)' },

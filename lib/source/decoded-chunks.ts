@@ -1,7 +1,5 @@
 import { decodedChunkHits, decodedChunkMisses } from '../metrics/metrics.js';
-
-/** Default bound of the decoded-chunk cache (`--decoded-cache-mib`). */
-export const DEFAULT_DECODED_CACHE_BYTES = 256 << 20;
+import { DEFAULT_DECODED_CACHE_MIB } from './decoded-cache-size.js';
 
 /**
  * Decoded (decompressed) chunks in memory, least recently used evicted past `maxBytes`,
@@ -14,7 +12,7 @@ export class DecodedChunks {
   private readonly loading = new Map<string, Promise<Buffer>>();
   private bytes = 0;
 
-  constructor(readonly maxBytes: number = DEFAULT_DECODED_CACHE_BYTES) {}
+  constructor(readonly maxBytes: number = DEFAULT_DECODED_CACHE_MIB * 2 ** 20) {}
 
   get size(): { chunks: number; bytes: number } {
     return { chunks: this.chunks.size, bytes: this.bytes };
