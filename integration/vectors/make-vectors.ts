@@ -5,11 +5,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BufferRandomAccess, type ByteSink } from '../../lib/format/random-access.js';
 import { LayerReader } from '../../lib/format/layer-reader.js';
-import { VERSION_MAJOR, VERSION_MINOR } from '../../lib/format/layer-spec.js';
+import { VERSION_MAJOR, VERSION_MINOR_COMPRESSED } from '../../lib/format/layer-spec.js';
 import { LAYERS, LEGACY_LAYERS, STACKS, modelDevice, recipeOf, sha256, writeRecipe } from './recipes.js';
-import { MALFORMED } from './malformed.js';
+import { BAD_CHUNKS, MALFORMED } from './malformed.js';
 
-const version = `${VERSION_MAJOR}.${VERSION_MINOR}`;
+// The newest version this writer makes; each layer names its own (1.2 only when compressed).
+const version = `${VERSION_MAJOR}.${VERSION_MINOR_COMPRESSED}`;
+const versionOf = (blob: Buffer) => `${blob.readUInt16LE(8)}.${blob.readUInt16LE(10)}`;
 const dir = join(process.argv[2] ?? 'format-spec/vectors');
 const blobs = new Map<string, Buffer>();
 for (const recipe of LAYERS) {
@@ -35,9 +37,14 @@ for (const m of MALFORMED) {
   await writeFile(join(dir, `${m.name}.layer`), m.make(blobs));
   malformed.push({ file: `${m.name}.layer`, error: m.error });
 }
+const badChunks = [];
+for (const b of BAD_CHUNKS) {
+  await writeFile(join(dir, `${b.name}.layer`), await b.make(blobs));
+  badChunks.push({ file: `${b.name}.layer`, chunk: b.chunk, error: b.error });
+}
 const layers = [
-  ...LAYERS.map((l) => ({ file: `${l.name}.layer`, formatVersion: version, sha256: sha256(blobs.get(l.name)!) })),
+  ...LAYERS.map((l) => ({ file: `${l.name}.layer`, formatVersion: versionOf(blobs.get(l.name)!), sha256: sha256(blobs.get(l.name)!) })),
   ...LEGACY_LAYERS.map((l) => ({ file: `${l.name}.layer`, formatVersion: l.formatVersion, sha256: sha256(blobs.get(l.name)!) })),
 ];
-await writeFile(join(dir, 'vectors.json'), JSON.stringify({ formatVersion: version, layers, stacks, malformed }, null, 2) + '\n');
-console.log(`wrote ${LAYERS.length} layers (${LEGACY_LAYERS.length} legacy kept), ${stacks.length} stacks, ${malformed.length} malformed blobs to ${dir}`);
+await writeFile(join(dir, 'vectors.json'), JSON.stringify({ formatVersion: version, layers, stacks, malformed, badChunks }, null, 2) + '\n');
+console.log(`wrote ${LAYERS.length} layers (${LEGACY_LAYERS.length} legacy kept), ${stacks.length} stacks, ${malformed.length} malformed blobs, ${badChunks.length} with a bad chunk to ${dir}`);
