@@ -7,6 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LAZYBD_BIN, lazybd } from './support/cli.js';
 import { FaultProxy } from './support/fault-proxy.js';
+import { metricSum } from './support/prometheus-text.js';
 import { spawnOwned, waitFor, type Owned } from './support/processes.js';
 import { startRegistry, type RegistryServer } from './support/registry-server.js';
 import { seededRandom } from './support/seeded-random.js';
@@ -24,6 +25,8 @@ interface Ctx {
 }
 
 interface LayerReport {
+  /** The image's, from inspect's dedup report. */
+  dedupRatio: number;
   dataBytes: number;
   storedBytes: number;
   compression: { none: number; zstd: number; lz4: number };
@@ -52,7 +55,8 @@ async function createImage(c: Ctx, store: string, raw: string, ref: string, comp
   assert.is(created.status, 0, created.stderr);
   const inspect = await lazybd(['inspect', ref, '--json'], env);
   assert.is(inspect.status, 0, inspect.stderr);
-  return (JSON.parse(inspect.stdout) as { layers: LayerReport[] }).layers[0]!;
+  const report = JSON.parse(inspect.stdout) as { layers: LayerReport[]; dedup: { ratio: number } };
+  return { ...report.layers[0]!, dedupRatio: report.dedup.ratio };
 }
 
 async function push(c: Ctx, store: string, ref: string, remote: string): Promise<void> {
@@ -60,9 +64,9 @@ async function push(c: Ctx, store: string, ref: string, remote: string): Promise
   assert.is(r.status, 0, r.stderr);
 }
 
-async function serve(c: Ctx, store: string, image: string): Promise<{ daemon: Owned; uri: string }> {
+async function serve(c: Ctx, store: string, image: string, extra: string[] = []): Promise<{ daemon: Owned; uri: string }> {
   const sock = join(c.dir, `${store}-${Math.random().toString(36).slice(2)}.sock`);
-  const daemon = spawnOwned(process.execPath, [LAZYBD_BIN, 'serve', image, '--plain-http', '--socket', sock, '--prefetch-rate', '0', '--io-timeout', '5'], {
+  const daemon = spawnOwned(process.execPath, [LAZYBD_BIN, 'serve', image, '--plain-http', '--socket', sock, '--prefetch-rate', '0', '--io-timeout', '5', ...extra], {
     env: { ...process.env, LAZYBD_STORE: join(c.dir, store), XDG_RUNTIME_DIR: c.dir },
   });
   await waitFor(() => /at nbd\+unix:/.test(daemon.output()) || daemon.child.exitCode !== null, 20_000, 'serve to start');
@@ -118,9 +122,23 @@ compressed('every codec: the layer shrinks as it should, serves byte-identical l
     }
     const verify = await lazybd(['verify', `disk-${name}:v1`], { LAZYBD_STORE: join(c.dir, 'origin') });
     assert.is(verify.status, 0, verify.stderr);
-    const local = await serve(c, 'origin', `disk-${name}:v1`);
+    const local = await serve(c, 'origin', `disk-${name}:v1`, ['--metrics', '127.0.0.1:0']);
     try {
       await copyEquals(c, local.uri, c.source, `${codec} from the local store`);
+      const metricsUrl = /metrics at (http:\S+)/.exec(local.daemon.output())![1]!;
+      const scrape = async () => {
+        const text = await (await fetch(metricsUrl)).text();
+        return { hits: metricSum(text, 'lazybd_decoded_chunk_hits_total'), misses: metricSum(text, 'lazybd_decoded_chunk_misses_total'), dedup: metricSum(text, 'lazybd_image_chunk_dedup_ratio') };
+      };
+      const first = await scrape();
+      await copyEquals(c, local.uri, c.source, `${codec} from the local store, again`);
+      const second = await scrape();
+      const compressedChunks = layer.compression.zstd + layer.compression.lz4;
+      // Each compressed chunk decodes once (its 16 equal copies share one decode); the second copy decodes nothing.
+      assert.ok(first.misses <= compressedChunks && (compressedChunks === 0 || first.misses > 0), `${codec}: ${first.misses} decodes for ${compressedChunks} compressed chunks`);
+      assert.is(second.misses, first.misses, `${codec}: the second copy is served from decoded chunks`);
+      assert.ok(compressedChunks === 0 || second.hits > first.hits, `${codec}: decoded hits ${first.hits} -> ${second.hits}`);
+      assert.ok(Math.abs(first.dedup - layer.dedupRatio) < 1e-9, `${codec}: dedup gauge ${first.dedup}, inspect ${layer.dedupRatio}`);
     } finally {
       await local.daemon.stop();
     }
