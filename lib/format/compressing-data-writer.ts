@@ -54,6 +54,19 @@ export class CompressingDataWriter {
     return sent.length === 0 ? Promise.resolve() : Promise.all(sent).then(noop);
   }
 
+  /** Appends `length` zero bytes (padding to a chunk's place); resolves like add(). */
+  addZeros(length: number): Promise<void> {
+    const sent: Promise<void>[] = [];
+    for (let left = length; left > 0; ) {
+      const take = Math.min(this.batch.length - this.fill, left);
+      this.batch.fill(0, this.fill, this.fill + take);
+      this.fill += take;
+      left -= take;
+      if (this.fill === this.batch.length) sent.push(this.send());
+    }
+    return sent.length === 0 ? Promise.resolve() : Promise.all(sent).then(noop);
+  }
+
   async finish(): Promise<StoredChunks> {
     if (this.fill > 0) this.send();
     await Promise.all([...this.pending]);

@@ -31,7 +31,7 @@ async function writeLayer(data: Buffer, choice: CodecChoice | undefined, virtual
   const compressor = choice && new ChunkCompressor(choice);
   try {
     const w = new LayerWriter({ write: async (b) => void parts.push(Buffer.from(b)) }, { virtualSize, chunkSize: CHUNK, compressor });
-    // Extents that do not line up with chunks: chunks are cut from the packed data, not from extents.
+    // Extents that do not fill their windows: a compressed layer puts each window's data in its own chunk.
     await w.addData(0, data.subarray(0, 3 * 512));
     w.addZero(8192, 4096);
     await w.addData(65536, data.subarray(3 * 512));
@@ -40,6 +40,11 @@ async function writeLayer(data: Buffer, choice: CodecChoice | undefined, virtual
     await compressor?.close();
   }
   return Buffer.concat(parts);
+}
+
+/** The data region writeLayer's compressed layer holds: its first window's 1536 bytes zero-filled to a chunk, then the rest. */
+function windowed(data: Buffer): Buffer {
+  return Buffer.concat([data.subarray(0, 3 * 512), Buffer.alloc(CHUNK - 3 * 512), data.subarray(3 * 512)]);
 }
 
 async function readAll(reader: LayerReader, data: BlobDataLike): Promise<Buffer> {
@@ -58,8 +63,9 @@ function fileOver(blob: Buffer): BlobDataLike {
 
 for (const choice of CODECS) {
   test(`${choice.codec}${choice.level ? `:${choice.level}` : ''}: a compressed layer reads back byte for byte, raw and compressed chunks mixed`, async () => {
-    const data = mixedData(30);
-    const blob = await writeLayer(data, choice);
+    const source = mixedData(30);
+    const blob = await writeLayer(source, choice);
+    const data = windowed(source);
     const reader = await LayerReader.open(new BufferRandomAccess(blob));
     const t = reader.chunks;
     assert.ok(t.compressed);
@@ -90,6 +96,58 @@ for (const choice of CODECS) {
     }
     assert.ok(decoded.size.chunks > 0 && decoded.size.chunks <= t.count);
   });
+}
+
+test('property: a window holding the same bytes in two compressed layers is the same chunk, whatever else either holds', async () => {
+  let seed = 7;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  for (let round = 0; round < 20; round++) {
+    // A device of 64 windows; each layer writes a random subset of sector runs, B changes a few windows of A.
+    const device = Buffer.concat(Array.from({ length: 64 }, (_, w) => Buffer.from(`window ${w} round ${round} `.repeat(300)).subarray(0, CHUNK)));
+    const a = new Set<number>();
+    for (let w = 0; w < 64; w++) if (rand(3) > 0) a.add(w);
+    const b = new Set(a);
+    const changed = new Set<number>();
+    for (let k = 0; k < 4; k++) {
+      const w = rand(64);
+      if (b.has(w) && rand(2)) b.delete(w);
+      else b.add(w);
+      changed.add(w);
+    }
+    const blobA = await writeWindows(device, a, new Map());
+    const edits = new Map([...changed].filter((w) => b.has(w)).map((w) => [w, rand(CHUNK / 512) * 512] as const));
+    const blobB = await writeWindows(device, b, edits);
+    const digestsOf = async (blob: Buffer) => {
+      const t = (await LayerReader.open(new BufferRandomAccess(blob))).chunks;
+      return new Set(Array.from({ length: t.count }, (_, i) => t.digest(i).toString('hex')));
+    };
+    const [da, db] = [await digestsOf(blobA), await digestsOf(blobB)];
+    const unchanged = [...a].filter((w) => b.has(w) && !changed.has(w));
+    const shared = [...da].filter((d) => db.has(d)).length;
+    // Every unchanged window but possibly A's last (a short last chunk) is a chunk of B too.
+    assert.ok(shared >= unchanged.length - 1, `round ${round}: ${shared} shared chunks for ${unchanged.length} unchanged windows`);
+  }
+});
+
+/** A compressed layer with the windows `windows` of `device` as data, sector `edits.get(w)` of a window flipped. */
+async function writeWindows(device: Buffer, windows: Set<number>, edits: Map<number, number>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const compressor = new ChunkCompressor({ codec: 'zstd', level: 3 });
+  try {
+    const w = new LayerWriter({ write: async (b) => void parts.push(Buffer.from(b)) }, { virtualSize: device.length, chunkSize: CHUNK, compressor });
+    for (const win of [...windows].sort((x, y) => x - y)) {
+      const bytes = Buffer.from(device.subarray(win * CHUNK, (win + 1) * CHUNK));
+      const edit = edits.get(win);
+      if (edit !== undefined) bytes[edit] ^= 0xff;
+      // Half-window extents where the window allows it, so windows are not always written whole.
+      if (win % 2) await w.addData(win * CHUNK + 1024, bytes.subarray(1024));
+      else await w.addData(win * CHUNK, bytes);
+    }
+    await w.finish();
+  } finally {
+    await compressor.close();
+  }
+  return Buffer.concat(parts);
 }
 
 test('the same input and codec give the same compressed layer (reproducible digests)', async () => {

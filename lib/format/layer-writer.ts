@@ -68,6 +68,8 @@ export class LayerWriter {
   /** Takes the data when chunks are compressed (then nothing is hashed here). */
   private readonly compressing: CompressingDataWriter | undefined;
   private readonly versionMinor: number;
+  /** Window (virtualOffset / chunkSize) of the last data byte written; -1 before any. */
+  private lastWindow = -1;
 
   constructor(
     private readonly sink: ByteSink,
@@ -97,19 +99,40 @@ export class LayerWriter {
     }
     if (data.length % SECTOR_SIZE !== 0) data = Buffer.concat([data, Buffer.alloc(SECTOR_SIZE - (data.length % SECTOR_SIZE))]);
     this.start();
-    this.extents.push(virtualOffset, data.length, HEADER_SIZE + this.dataLength, ExtentKind.Data);
     if (this.compressing) {
+      const padding = this.windowPadding(virtualOffset);
+      const padded = this.compressing.addZeros(padding);
+      this.dataLength += padding;
+      this.extents.push(virtualOffset, data.length, HEADER_SIZE + this.dataLength, ExtentKind.Data);
       this.dataLength += data.length;
       this.dataBytes += end - virtualOffset;
       this.virtualEnd = virtualOffset + data.length;
-      return this.compressing.add(data);
+      this.lastWindow = Math.floor((this.virtualEnd - 1) / this.options.chunkSize);
+      return Promise.all([padded, this.compressing.add(data)]).then(noop);
     }
+    this.extents.push(virtualOffset, data.length, HEADER_SIZE + this.dataLength, ExtentKind.Data);
     const hashed = this.hashIntoChunks(data);
     const written = this.sink.write(data);
     this.dataLength += data.length;
     this.dataBytes += end - virtualOffset;
     this.virtualEnd = virtualOffset + data.length;
     return hashed ? Promise.all([written, hashed]).then(noop) : written;
+  }
+
+  /**
+   * Zero bytes to put in the data before data at `virtualOffset` (1.2, window-aligned layout):
+   * the data of each aligned virtual window of chunk_size bytes fills one chunk at its place in
+   * the window, holes zero-filled. So a window holding the same bytes in two images is the same
+   * chunk (same digest), whatever the rest of either image holds; packed back to back, one
+   * extent more or less early in the image shifts every later chunk. The zeroes compress away.
+   */
+  private windowPadding(virtualOffset: number): number {
+    const size = this.options.chunkSize;
+    const window = Math.floor(virtualOffset / size);
+    const inWindow = virtualOffset - window * size;
+    // The slot the data goes in: the current chunk's if it continues the last window, else the next one.
+    const slot = window === this.lastWindow ? Math.floor(this.dataLength / size) * size : Math.ceil(this.dataLength / size) * size;
+    return slot + inWindow - this.dataLength;
   }
 
   /** Records [virtualOffset, +length) as zero: it reads as zeroes and masks lower layers. */
