@@ -7,10 +7,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LAZYBD_BIN, lazybd } from './support/cli.js';
 import { FaultProxy } from './support/fault-proxy.js';
-import { metricSum } from './support/prometheus-text.js';
+import { metricByLabel, metricSum } from './support/prometheus-text.js';
 import { spawnOwned, waitFor, type Owned } from './support/processes.js';
 import { startRegistry, type RegistryServer } from './support/registry-server.js';
 import { seededRandom } from './support/seeded-random.js';
+import { startSupernode, writeTokenFile } from './support/supernode-process.js';
 import { requireTools } from './support/tools.js';
 
 const run = promisify(execFile);
@@ -193,6 +194,37 @@ compressed('two images sharing most chunks: the second fetches only the chunks i
   const dedup = (JSON.parse(inspect.stdout) as { dedup: { chunks: number; uniqueChunks: number; ratio: number } }).dedup;
   assert.is(dedup.chunks - dedup.uniqueChunks, 16, 'a block and its 16 copies are one chunk');
   assert.ok(dedup.ratio > 1);
+});
+
+compressed('a supernode preheats a compressed image with its stored bytes; with the registry gone a node reads it all through the supernode', async () => {
+  if (!ctx) return;
+  const c = ctx;
+  const layer = await createImage(c, 'sn-origin', join(c.dir, 'disk.raw'), 'sn:v1', 'zstd');
+  const remote = `${c.proxy.host}/sn/disk:v1`;
+  await push(c, 'sn-origin', 'sn:v1', remote);
+  const tokenFile = await writeTokenFile(c.dir);
+  const sn = await startSupernode(c.proxy.host, join(c.dir, 'sn-cache'), tokenFile);
+  try {
+    c.proxy.blobBytes = 0;
+    const pre = await lazybd(['preheat', remote, '--supernode', sn.url, '--token-file', tokenFile, '--json']);
+    assert.is(pre.status, 0, pre.stderr);
+    // Distinct stored bytes once (the 16 equal chunks once), plus the metadata: never the decoded data.
+    const uniqueStored = layer.storedBytes - 16 * 65536;
+    assert.ok(c.proxy.blobBytes >= uniqueStored && c.proxy.blobBytes <= layer.storedBytes + (64 << 10), `preheat moved ${c.proxy.blobBytes} for ${layer.storedBytes} stored`);
+    c.proxy.mode = 'down';
+    const node = await serve(c, 'sn-node', remote, ['--supernode', sn.url, '--token-file', tokenFile, '--metrics', '127.0.0.1:0']);
+    try {
+      await copyEquals(c, node.uri, c.source, 'through the supernode');
+      const text = await (await fetch(/metrics at (http:\S+)/.exec(node.daemon.output())![1]!)).text();
+      const fromSupernode = metricByLabel(text, 'lazybd_source_bytes_total', 'source')['supernode'] ?? 0;
+      assert.ok(fromSupernode >= uniqueStored && fromSupernode <= layer.storedBytes, `the node got ${fromSupernode} stored bytes from the supernode`);
+    } finally {
+      await node.daemon.stop();
+    }
+  } finally {
+    c.proxy.mode = 'pass';
+    await sn.stop();
+  }
 });
 
 compressed.run();

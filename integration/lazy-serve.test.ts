@@ -1,4 +1,4 @@
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { chunkTables } from './support/chunk-tables.js';
 import { LAZYBD_BIN, lazybd } from './support/cli.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { expectBytes, nbdRead } from './support/nbd-client.js';
@@ -228,23 +229,13 @@ lazy('a recorded trace, attached and pushed, is prefetched first by the next sta
     await waitFor(() => /at nbd\+unix:/.test(daemon.output()), 20_000, 'serve');
     const cacheFiles = async () => (await Promise.all((await readdir(join(c.dir, 'trace-run', 'chunk-cache', 'chunks')).catch(() => [])).map((d) => readdir(join(c.dir, 'trace-run', 'chunk-cache', 'chunks', d))))).flat();
     await waitFor(async () => (await cacheFiles()).length >= trace.entries.length, 15_000, 'trace chunks to arrive');
-    const expected = new Set(trace.entries.map(([, chunk]) => chunkHex(c.source, chunk)));
+    const tables = await chunkTables(join(c.dir, 'origin'), 'disk:v1');
+    const expected = new Set(trace.entries.map(([layer, chunk]) => tables[layer]!.digest(chunk).toString('hex')));
     const cached = new Set(await cacheFiles());
     for (const hex of expected) assert.ok(cached.has(hex), `trace chunk ${hex.slice(0, 12)} not prefetched first`);
   } finally {
     await daemon.stop();
   }
 });
-
-/** Digest of chunk `c` of the single layer: its data region packs the data runs in order. */
-function chunkHex(source: Buffer, c: number): string {
-  const runs: Buffer[] = [];
-  for (let at = 0; at < source.length; at += 4096) {
-    const block = source.subarray(at, at + 4096);
-    if (block.some((b) => b !== 0)) runs.push(block);
-  }
-  const data = Buffer.concat(runs);
-  return createHash('sha256').update(data.subarray(c * 65536, (c + 1) * 65536)).digest('hex');
-}
 
 lazy.run();

@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkTable } from '../../lib/format/chunk-table.js';
-import { LocalImage } from '../../lib/image/local-image.js';
 import { OciStore } from '../../lib/store/oci-store.js';
+import { chunkTables } from '../support/chunk-tables.js';
 import { firstJsonLine, runLazybd, spawnLazybd } from './lazybd-process.js';
 import type { SourceImage } from './test-image.js';
 import type { Datacenter, Host } from './topology.js';
@@ -48,16 +48,6 @@ export function traceBytes(tables: readonly ChunkTable[], entries: [layer: numbe
     bytes += t.length(chunk);
   }
   return bytes;
-}
-
-/** The chunk tables of a local image's layers, bottom first. */
-export async function chunkTables(storeDir: string, ref: string): Promise<ChunkTable[]> {
-  const image = await LocalImage.open(await OciStore.open(storeDir), ref);
-  try {
-    return image.layers.map((l) => l.reader.chunks);
-  } finally {
-    await image.close();
-  }
 }
 
 export async function publishImage(dc: Datacenter, control: Host, registry: string, source: SourceImage, dir: string, chunkSize: number, timeoutMs: number): Promise<PublishedImage> {
