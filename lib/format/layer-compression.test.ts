@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { codeOf } from '../../integration/support/error-code.js';
 import { ChunkCompressor } from './chunk-compressor.js';
 import type { CodecChoice } from './chunk-codec.js';
 import { ChunkTable } from './chunk-table.js';
@@ -171,15 +172,6 @@ test('indexOfStored finds the chunk of every stored byte', async () => {
     assert.is(t.indexOfStored(t.offset(i) + t.length(i) - 1), i);
   }
 });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { code: string }).code;
-  }
-  return 'no error';
-}
 
 /** The blob with chunk table entry `i` changed by `edit`, and the meta digest fixed up, so only the table's rules can catch it. */
 async function withEntry(blob: Buffer, i: number, edit: (entry: Buffer) => void): Promise<Buffer> {

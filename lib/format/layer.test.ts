@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { codeOf } from '../../integration/support/error-code.js';
 import { ChunkTable } from './chunk-table.js';
 import { ExtentKind, type ExtentList } from './extent.js';
 import { encodeExtentIndex } from './extent-index.js';
@@ -29,15 +30,6 @@ async function sampleLayer(chunkSize = 4096, data = randomBytes(12288)): Promise
   await w.addData(65536, data.subarray(4096));
   await w.finish();
   return { blob: sink.bytes(), data };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { code: string }).code;
-  }
-  return 'no error';
 }
 
 /** Lays out a blob by hand, bypassing the writer's checks, to make malformed layers. */
