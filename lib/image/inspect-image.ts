@@ -18,6 +18,7 @@ export interface ImageReport {
     extents: number;
     chunks: number;
     chunkSize: number;
+    /** The data the chunks hold, decoded (a compressed layer's includes the zero fill of its windows). */
     dataBytes: number;
     /** The data region as stored: below dataBytes when chunks are compressed. */
     storedBytes: number;
