@@ -18,16 +18,21 @@ export class DecodedChunks {
     return { chunks: this.chunks.size, bytes: this.bytes };
   }
 
+  /** The decoded chunk if it is in memory (then it becomes the most recent): the hot path, no promise. */
+  peek(hex: string): Buffer | undefined {
+    const hit = this.chunks.get(hex);
+    if (!hit) return undefined;
+    // Map order is use order: re-inserting makes it the most recent.
+    this.chunks.delete(hex);
+    this.chunks.set(hex, hit);
+    decodedChunkHits.inc();
+    return hit;
+  }
+
   /** The decoded chunk, from memory or from `load` (called once however many ask meanwhile). */
   get(hex: string, load: () => Promise<Buffer>): Promise<Buffer> {
-    const hit = this.chunks.get(hex);
-    if (hit) {
-      // Map order is use order: re-inserting makes it the most recent.
-      this.chunks.delete(hex);
-      this.chunks.set(hex, hit);
-      decodedChunkHits.inc();
-      return Promise.resolve(hit);
-    }
+    const hit = this.peek(hex);
+    if (hit) return Promise.resolve(hit);
     let pending = this.loading.get(hex);
     if (!pending) {
       decodedChunkMisses.inc();

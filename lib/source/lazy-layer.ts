@@ -176,8 +176,14 @@ export class LazyLayer implements LayerData {
     const compression = t.compression(i);
     if (compression === Compression.None) return this.readPart(i, offset, target, at, length);
     this.onChunkRead?.(i);
+    const hex = this.hexOf(i);
+    const hit = this.decoded.peek(hex);
+    if (hit) {
+      hit.copy(target, at, offset, offset + length);
+      return DONE;
+    }
     return this.decoded
-      .get(this.hexOf(i), async () => decodeChunk(await this.storedChunk(i), compression, t.dataSize(i)))
+      .get(hex, async () => decodeChunk(await this.storedChunk(i), compression, t.dataSize(i)))
       .then((data) => void data.copy(target, at, offset, offset + length));
   }
 

@@ -16,31 +16,47 @@ export interface BlobFile {
  * in `decoded`. An uncompressed layer needs none of this: its blob file is its data.
  */
 export class StoredBlobData implements LayerData {
+  /** Chunk digests as cache keys, made on first use. */
+  private readonly hexes: string[] = [];
+
   constructor(
     private readonly file: BlobFile,
     private readonly reader: LayerReader,
     private readonly decoded: DecodedChunks,
   ) {}
 
-  async readInto(physical: number, target: Buffer, at: number, length: number): Promise<void> {
+  readInto(physical: number, target: Buffer, at: number, length: number): Promise<void> {
     const t = this.reader.chunks;
-    if (length <= 0) return;
-    if (physical < t.dataOffset || physical + length > t.dataOffset + t.dataLength) throw new RangeError(`[${physical}, ${physical + length}) is outside the data region`);
-    const parts: Promise<void>[] = [];
+    if (length <= 0) return DONE;
+    if (physical < t.dataOffset || physical + length > t.dataOffset + t.dataLength) return Promise.reject(new RangeError(`[${physical}, ${physical + length}) is outside the data region`));
+    let waits: Promise<void>[] | undefined;
     for (let i = t.indexOf(physical), end = physical + length; i < t.count && t.dataStart(i) < end; i++) {
       const start = Math.max(physical, t.dataStart(i));
       const stop = Math.min(end, t.dataStart(i) + t.dataSize(i));
-      parts.push(this.readPart(i, start - t.dataStart(i), target, at + start - physical, stop - start));
+      const waiting = this.readPart(i, start - t.dataStart(i), target, at + start - physical, stop - start);
+      if (waiting) (waits ??= []).push(waiting);
     }
-    await Promise.all(parts);
+    if (!waits) return DONE;
+    return waits.length === 1 ? waits[0]! : Promise.all(waits).then(noop);
   }
 
-  private async readPart(i: number, offset: number, target: Buffer, at: number, length: number): Promise<void> {
+  /** Copies part of chunk i's data into target: at once from a decoded chunk in memory, else a promise. */
+  private readPart(i: number, offset: number, target: Buffer, at: number, length: number): Promise<void> | undefined {
     const t = this.reader.chunks;
     const compression = t.compression(i);
     if (compression === Compression.None) return this.file.readInto(t.offset(i) + offset, target, at, length);
-    const hex = t.digest(i).toString('hex');
-    const data = await this.decoded.get(hex, async () => decodeChunk(await this.reader.readChunk(i), compression, t.dataSize(i)));
-    data.copy(target, at, offset, offset + length);
+    const hex = (this.hexes[i] ??= t.digest(i).toString('hex'));
+    const hit = this.decoded.peek(hex);
+    if (hit) {
+      hit.copy(target, at, offset, offset + length);
+      return undefined;
+    }
+    return this.decoded
+      .get(hex, async () => decodeChunk(await this.reader.readChunk(i), compression, t.dataSize(i)))
+      .then((data) => void data.copy(target, at, offset, offset + length));
   }
 }
+
+const DONE = Promise.resolve();
+
+function noop(): void {}
