@@ -10,6 +10,8 @@ export const MALFORMED: { name: string; error: string; make: (good: Map<string, 
   { name: 'future-major-version', error: 'E_LAYER_BAD_VERSION', make: (g) => set16(g.get('single-extent')!, -TRAILER_SIZE + 8, 2) },
   { name: 'index-digest-mismatch', error: 'E_LAYER_META_DIGEST', make: (g) => flip(g.get('mixed-kinds')!, metaOffset(g.get('mixed-kinds')!) + 2) },
   { name: 'index-past-end', error: 'E_LAYER_OUT_OF_BOUNDS', make: (g) => set16(g.get('mixed-kinds')!, -TRAILER_SIZE + 48, 0xfff0) },
+  // Compressed chunks in a layer whose trailer says 1.1 (compression came with 1.2).
+  { name: 'compressed-in-1.1', error: 'E_LAYER_BAD_FIELD', make: (g) => set16(g.get('zstd-chunks')!, -TRAILER_SIZE + 10, 1) },
 ];
 
 /**

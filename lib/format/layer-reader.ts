@@ -5,7 +5,7 @@ import { ChunkDigestError, MalformedLayerError } from './errors.js';
 import type { ExtentList } from './extent.js';
 import { decodeExtentIndex } from './extent-index.js';
 import { decodeHeader } from './header.js';
-import { CHUNK_ENTRY_SIZE, EXTENT_ENTRY_SIZE, HEADER_SIZE, SECTOR_SIZE, TRAILER_SIZE } from './layer-spec.js';
+import { CHUNK_ENTRY_SIZE, EXTENT_ENTRY_SIZE, HEADER_SIZE, SECTOR_SIZE, TRAILER_SIZE, VERSION_MAJOR, VERSION_MINOR_COMPRESSED } from './layer-spec.js';
 import type { RandomAccess } from './random-access.js';
 import { decodeTrailer, type LayerTrailer } from './trailer.js';
 
@@ -53,6 +53,9 @@ export class LayerReader {
       dataEnd: trailer.dataOffset + trailer.dataLength,
     });
     const chunks = ChunkTable.decode(Buffer.from(tableBytes), trailer.chunkSize, trailer.dataOffset, trailer.dataLength);
+    if (chunks.compressed && (trailer.versionMinor ?? 0) < VERSION_MINOR_COMPRESSED) {
+      throw new MalformedLayerError('E_LAYER_BAD_FIELD', `a ${VERSION_MAJOR}.${trailer.versionMinor} layer holds compressed chunks (compression came with ${VERSION_MAJOR}.${VERSION_MINOR_COMPRESSED})`);
+    }
     if (trailer.indexOffset !== trailer.dataOffset + chunks.storedLength) {
       throw new MalformedLayerError('E_LAYER_OUT_OF_BOUNDS', `layer layout inconsistent: the chunks' stored lengths add up to ${chunks.storedLength} bytes, the data region holds ${trailer.indexOffset - trailer.dataOffset}`);
     }

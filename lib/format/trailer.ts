@@ -53,6 +53,7 @@ export function decodeTrailer(b: Buffer): LayerTrailer {
   const chunkSize = b.readUInt32LE(24);
   if (!isValidChunkSize(chunkSize)) throw new MalformedLayerError('E_LAYER_BAD_FIELD', `invalid chunk size ${chunkSize}`);
   return {
+    versionMinor: b.readUInt16LE(10),
     virtualSize: readU64(b, 16),
     chunkSize,
     dataOffset: readU64(b, 32),
