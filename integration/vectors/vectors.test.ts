@@ -50,13 +50,9 @@ test('every layer vector: its digest, its version; 1.1+ layers hold zero in the 
 
 /** The layer's data at [physical, physical+length) through its chunks: each verified, then decoded. */
 async function readData(r: LayerReader, physical: number, length: number, out: Buffer, at: number): Promise<void> {
-  const t = r.chunks;
-  for (let i = t.indexOf(physical); i < t.count && t.dataStart(i) < physical + length; i++) {
-    const data = await r.readChunkData(i);
-    const start = Math.max(physical, t.dataStart(i));
-    const end = Math.min(physical + length, t.dataStart(i) + t.dataSize(i));
-    data.copy(out, at + start - physical, start - t.dataStart(i), end - t.dataStart(i));
-  }
+  const parts: Promise<void>[] = [];
+  r.chunks.forEachDataPart(physical, length, (i, from, off, n) => parts.push(r.readChunkData(i).then((data) => void data.copy(out, at + off, from, from + n))));
+  await Promise.all(parts);
 }
 
 test('reads of every vector stack return the expected bytes', async () => {

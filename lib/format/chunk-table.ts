@@ -110,6 +110,25 @@ export class ChunkTable {
     return Math.floor((physical - this.dataOffset) / this.chunkSize);
   }
 
+  /**
+   * Splits data range [physical, physical+length) at chunk boundaries: `part(i, from, at, n)` for
+   * each chunk i it touches, `from` the offset in the chunk's data, `at` the offset in the range.
+   */
+  forEachDataPart(physical: number, length: number, part: ChunkPart): void {
+    for (let i = this.indexOf(physical), end = physical + length; i < this.count && this.dataStart(i) < end; i++) {
+      const start = Math.max(physical, this.dataStart(i));
+      part(i, start - this.dataStart(i), start - physical, Math.min(end, this.dataStart(i) + this.dataSize(i)) - start);
+    }
+  }
+
+  /** forEachDataPart for a range of blob offsets in the stored region: `from` is then the offset in the chunk's stored bytes. */
+  forEachStoredPart(offset: number, length: number, part: ChunkPart): void {
+    for (let i = this.indexOfStored(offset), end = offset + length; i < this.count && this.offset(i) < end; i++) {
+      const start = Math.max(offset, this.offset(i));
+      part(i, start - this.offset(i), start - offset, Math.min(end, this.offset(i) + this.length(i)) - start);
+    }
+  }
+
   /** Index of the chunk whose stored bytes hold blob offset `offset` (which must be in the stored region). */
   indexOfStored(offset: number): number {
     const starts = this.storedStarts;
@@ -124,6 +143,9 @@ export class ChunkTable {
     return lo;
   }
 }
+
+/** One chunk's share of a range: chunk `i`, from offset `from` in it, to offset `at` of the range, `n` bytes. */
+export type ChunkPart = (i: number, from: number, at: number, n: number) => void;
 
 function storedStarts(bytes: Buffer, count: number, dataOffset: number): Float64Array {
   const starts = new Float64Array(count + 1);

@@ -164,6 +164,33 @@ test('without a compressor the layer is a 1.1 layer, byte for byte as before', a
   assert.is(reader.chunks.storedLength, reader.trailer.dataLength);
 });
 
+test('forEachDataPart and forEachStoredPart split any range into contiguous parts within their chunks', async () => {
+  const blob = await writeLayer(mixedData(12), { codec: 'zstd' });
+  const t = (await LayerReader.open(new BufferRandomAccess(blob))).chunks;
+  const regions = [
+    { each: t.forEachDataPart.bind(t), start: t.dataOffset, size: t.dataLength, chunkStart: (i: number) => t.dataStart(i), chunkSize: (i: number) => t.dataSize(i) },
+    { each: t.forEachStoredPart.bind(t), start: t.dataOffset, size: t.storedLength, chunkStart: (i: number) => t.offset(i), chunkSize: (i: number) => t.length(i) },
+  ];
+  let seed = 3;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  for (const r of regions) {
+    for (let k = 0; k < 300; k++) {
+      const from = r.start + rand(r.size);
+      const length = 1 + rand(r.start + r.size - from);
+      let covered = 0;
+      let last = -1;
+      r.each(from, length, (i, inChunk, at, n) => {
+        assert.is(at, covered, 'parts are contiguous');
+        assert.ok(i > last && n > 0 && inChunk + n <= r.chunkSize(i), `chunk ${i}: [${inChunk}, +${n})`);
+        assert.is(r.chunkStart(i) + inChunk, from + at, 'each part sits where the range says');
+        covered += n;
+        last = i;
+      });
+      assert.is(covered, length);
+    }
+  }
+});
+
 test('indexOfStored finds the chunk of every stored byte', async () => {
   const blob = await writeLayer(mixedData(12), { codec: 'zstd' });
   const t = (await LayerReader.open(new BufferRandomAccess(blob))).chunks;

@@ -139,11 +139,7 @@ export class LazyLayer implements LayerData {
     if (first === last) return this.readDataPart(first, physical - t.dataStart(first), target, at, length);
     this.startFetches(first, last, true);
     const parts: Promise<void>[] = [];
-    for (let i = first; i <= last; i++) {
-      const start = Math.max(physical, t.dataStart(i));
-      const end = Math.min(physical + length, t.dataStart(i) + t.dataSize(i));
-      parts.push(this.readDataPart(i, start - t.dataStart(i), target, at + start - physical, end - start));
-    }
+    t.forEachDataPart(physical, length, (i, from, off, n) => parts.push(this.readDataPart(i, from, target, at + off, n)));
     return Promise.all(parts).then(noop);
   }
 
@@ -155,19 +151,10 @@ export class LazyLayer implements LayerData {
     const first = t.indexOfStored(offset);
     const last = t.indexOfStored(offset + length - 1);
     if (first === last) return this.readPart(first, offset - t.offset(first), target, at, length);
-    return this.readParts(offset, target, at, length, first, last);
-  }
-
-  private async readParts(offset: number, target: Buffer, at: number, length: number, first: number, last: number): Promise<void> {
-    const t = this.chunks;
     this.startFetches(first, last, true);
     const parts: Promise<void>[] = [];
-    for (let i = first; i <= last; i++) {
-      const start = Math.max(offset, t.offset(i));
-      const end = Math.min(offset + length, t.offset(i) + t.length(i));
-      parts.push(this.readPart(i, start - t.offset(i), target, at + start - offset, end - start));
-    }
-    await Promise.all(parts);
+    t.forEachStoredPart(offset, length, (i, from, off, n) => parts.push(this.readPart(i, from, target, at + off, n)));
+    return Promise.all(parts).then(noop);
   }
 
   /** Copies part of chunk i's data: a chunk stored raw is its own data; a compressed one is decoded whole, once. */

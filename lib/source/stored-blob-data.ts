@@ -30,12 +30,10 @@ export class StoredBlobData implements LayerData {
     if (length <= 0) return DONE;
     if (physical < t.dataOffset || physical + length > t.dataOffset + t.dataLength) return Promise.reject(new RangeError(`[${physical}, ${physical + length}) is outside the data region`));
     let waits: Promise<void>[] | undefined;
-    for (let i = t.indexOf(physical), end = physical + length; i < t.count && t.dataStart(i) < end; i++) {
-      const start = Math.max(physical, t.dataStart(i));
-      const stop = Math.min(end, t.dataStart(i) + t.dataSize(i));
-      const waiting = this.readPart(i, start - t.dataStart(i), target, at + start - physical, stop - start);
+    t.forEachDataPart(physical, length, (i, from, off, n) => {
+      const waiting = this.readPart(i, from, target, at + off, n);
       if (waiting) (waits ??= []).push(waiting);
-    }
+    });
     if (!waits) return DONE;
     return waits.length === 1 ? waits[0]! : Promise.all(waits).then(noop);
   }
