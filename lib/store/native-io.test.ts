@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fileIoBackend, hashChunksOffThread, nextDataRegion, punchHole, readNow } from './native-io.js';
+import { dataChecksum } from '../device/upper/data-checksum.js';
+import { fileIoBackend, hashChunksOffThread, nextDataRegion, punchHole, readNow, writeBatchOffThread } from './native-io.js';
 
 // These run on whichever backend loaded; integration/pure-file-io.test.ts runs them again with LAZYBD_NATIVE=0.
 const native = fileIoBackend.kind === 'native';
@@ -127,5 +128,36 @@ test('hashChunksOffThread: the SHA-256 of every whole chunk, in order; refuses a
   }
   assert.throws(() => hashChunksOffThread!(randomBytes(5000), 4096), /whole chunks/);
 });
+
+test('writeBatchOffThread: every buffer lands at its position with the upper checksum of its bytes; errors stay per write; absent on pure', () =>
+  withFile(async (path, handle) => {
+    if (!native) {
+      assert.is(writeBatchOffThread, null);
+      return;
+    }
+    const sizes = [4096, 512, 1 << 20, 1, 65536, 0, 3000];
+    const buffers = sizes.map((n) => randomBytes(n));
+    // Out of order, one overlapping an earlier one (later in the batch wins), one far past the end.
+    const positions = [8192, 0, 1 << 20, 5, 4096, 100, (64 << 20) + 7];
+    const outcomes = await writeBatchOffThread!(handle.fd, buffers, positions, true);
+    const expected = Buffer.alloc((64 << 20) + 7 + 3000);
+    buffers.forEach((b, i) => b.copy(expected, positions[i]));
+    assert.ok((await readFile(path)).equals(expected));
+    assert.equal(outcomes, buffers.map((b) => ({ ok: true, checksum: dataChecksum(b) })));
+    const plain = await writeBatchOffThread!(handle.fd, [buffers[0]!], [0], false);
+    assert.equal(plain, [{ ok: true, checksum: 0 }]);
+
+    const readOnly = await open(path, 'r');
+    try {
+      const failed = await writeBatchOffThread!(readOnly.fd, [buffers[0]!, buffers[1]!], [0, 4096], true);
+      for (const o of failed) assert.ok(!o.ok && o.error.code === 'EBADF' && o.error.syscall === 'pwrite', JSON.stringify(o));
+    } finally {
+      await readOnly.close();
+    }
+    const refused = (p: Promise<unknown>) => p.then(() => 'resolved', (e: Error) => e.message);
+    assert.match(await refused(writeBatchOffThread!(handle.fd, [buffers[0]!], [-1], true)), /non-negative safe integers/);
+    assert.match(await refused(writeBatchOffThread!(handle.fd, ['x' as unknown as Buffer], [0], true)), /each buffer has the wrong type/);
+  }),
+);
 
 test.run();

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
 
 /**
  * The one place that picks the file I/O backend, once, at load: the native addon (native/, built by
@@ -15,6 +16,7 @@ interface Addon {
   punchHole(fd: number, offset: number, length: number): Promise<void>;
   readNoWait(fd: number, target: Uint8Array, at: number, length: number, position: number): number;
   sha256Chunks(data: Uint8Array, chunkSize: number): Promise<Buffer>;
+  writeBatch(fd: number, buffers: Uint8Array[], positions: Float64Array, checksums: Uint32Array, errors: Int32Array): Promise<void>;
 }
 
 export interface FileIoBackend {
@@ -32,7 +34,7 @@ function load(): { addon: Addon | null; backend: FileIoBackend } {
   if (process.env.LAZYBD_NATIVE === '0') return { addon: null, backend: { kind: 'pure', canPunchHoles: false, detail: 'LAZYBD_NATIVE=0' } };
   try {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
-    return { addon, backend: { kind: 'native', canPunchHoles: true, detail: 'lseek SEEK_DATA/SEEK_HOLE, fallocate PUNCH_HOLE, preadv2 RWF_NOWAIT, SHA-256 on the thread pool' } };
+    return { addon, backend: { kind: 'native', canPunchHoles: true, detail: 'lseek SEEK_DATA/SEEK_HOLE, fallocate PUNCH_HOLE, preadv2 RWF_NOWAIT, batched pwrite and SHA-256 on the thread pool' } };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'MODULE_NOT_FOUND' ? 'native addon not built' : `native addon failed to load: ${err.message.split('\n')[0]}`;
@@ -94,4 +96,26 @@ export function readNow(fd: number, target: Uint8Array, at: number, length: numb
  */
 export const hashChunksOffThread: ((data: Buffer, chunkSize: number) => Promise<Buffer>) | null = addon
   ? (data, chunkSize) => addon.sha256Chunks(data, chunkSize)
+  : null;
+
+/** One positional write of a batch: resolved with the record checksum when asked for (else 0), or rejected with its errno error. */
+export type BatchWriteOutcome = { ok: true; checksum: number } | { ok: false; error: NodeJS.ErrnoException };
+
+/**
+ * pwrite of each buffer at its position, all in one thread-pool job, and with `withChecksums` the
+ * upper's record checksum of each (lib/device/upper/data-checksum.ts, computed there too). The
+ * buffers must stay unchanged until the promise settles. Null on the pure backend: write one by one.
+ */
+export const writeBatchOffThread: ((fd: number, buffers: Uint8Array[], positions: number[], withChecksums: boolean) => Promise<BatchWriteOutcome[]>) | null = addon
+  ? async (fd, buffers, positions, withChecksums) => {
+      const checksums = new Uint32Array(withChecksums ? buffers.length : 0);
+      const errors = new Int32Array(buffers.length);
+      await addon.writeBatch(fd, buffers, Float64Array.from(positions), checksums, errors);
+      return buffers.map((_, i): BatchWriteOutcome => {
+        const errno = errors[i]!;
+        if (errno === 0) return { ok: true, checksum: withChecksums ? checksums[i]! : 0 };
+        const code = getSystemErrorName(-errno);
+        return { ok: false, error: Object.assign(new Error(`${code}: write failed, pwrite`), { errno: -errno, code, syscall: 'pwrite' }) };
+      });
+    }
   : null;

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { fileIoBackend, punchHole } from '../../store/native-io.js';
 import { tryLock } from '../../store/store-lock.js';
 import { dataChecksum } from './data-checksum.js';
+import { dataWriter, type DataWriter } from './data-writer.js';
 import { UpperError } from './errors.js';
 import { ExtentMap, Owner, type OwnedExtent } from './extent-map.js';
-import { makeDirectoryDurably, readFully, writeFully } from './file-io.js';
+import { makeDirectoryDurably, readFully } from './file-io.js';
 import { Journal } from './journal.js';
 import type { JournalRecord } from './journal-record.js';
 import { RangeLock } from './range-lock.js';
@@ -55,6 +56,7 @@ export class Upper {
   private dataDirty = true;
   /** Ranges zeroed since the last flush began, whose file blocks that flush's end may free. */
   private zeroedSinceFlush: [number, number][] = [];
+  private readonly dataWriter: DataWriter;
 
   private constructor(
     readonly dir: string,
@@ -64,7 +66,9 @@ export class Upper {
     private readonly map: ExtentMap,
     private readonly compactionSlack: number,
     private readonly unlock: () => Promise<void>,
-  ) {}
+  ) {
+    this.dataWriter = dataWriter(data);
+  }
 
   /**
    * Opens the upper in `dir`, creating it (and `dir`) when there is none. One
@@ -100,8 +104,7 @@ export class Upper {
     try {
       this.checkOpen();
       const sectors = start === offset && end === offset + data.length ? data : await this.completeSectors(offset, data, start, end, fill);
-      const checksum = dataChecksum(sectors);
-      await writeFully(this.data, sectors, start);
+      const checksum = await this.dataWriter.write(sectors, start);
       this.dataDirty = true;
       while (this.compacting) await this.compacting;
       const logged = this.journal.append(JournalOp.Data, start, end - start, checksum);
