@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
  * backend changes run here a second time with LAZYBD_NATIVE=0, so the pure-TypeScript path (what a
  * machine without a compiler gets) stays tested too.
  */
-const PURE_PATTERN = '(store/native-io|source/file-read-pool|source/chunk-cache|source/lazy-layer|device/upper/(upper|data-writer)|format/layer)\\.test\\.js$';
+const PURE_PATTERN = '(store/native-io|source/file-read-pool|source/chunk-cache|source/lazy-layer|device/upper/(upper|data-writer)|nbd/send-buffer|format/layer)\\.test\\.js$';
 
 test('the file I/O tests pass again with the pure backend forced (LAZYBD_NATIVE=0)', async () => {
   const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {

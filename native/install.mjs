@@ -34,7 +34,7 @@ if (!nodedir || !existsSync(join(nodedir, 'include', 'node', 'node_api.h'))) {
 const args = [...command.slice(1), 'rebuild', '--directory', here, `--nodedir=${nodedir}`, '--loglevel=error'];
 const run = spawnSync(command[0], args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', env: { ...process.env, npm_config_nodedir: nodedir } });
 if (run.status === 0) {
-  say('built (lseek SEEK_DATA/SEEK_HOLE, fallocate PUNCH_HOLE, preadv2 RWF_NOWAIT, batched pwrite and SHA-256 on the thread pool)');
+  say('built (lseek SEEK_DATA/SEEK_HOLE, fallocate PUNCH_HOLE, preadv2 RWF_NOWAIT, SO_SNDBUF, batched pwrite and SHA-256 on the thread pool)');
 } else {
   const why = run.error ? run.error.message : (run.stderr || run.stdout).trim().split('\n').filter(Boolean).slice(-3).join(' | ');
   say(`build failed, using pure TypeScript file I/O: ${why}`);

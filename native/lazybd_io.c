@@ -4,6 +4,7 @@
  *
  *   nextData(fd, offset)            -> Promise<[start, end] | null>  lseek SEEK_DATA, then SEEK_HOLE
  *   punchHole(fd, offset, length)   -> Promise<void>                 fallocate(PUNCH_HOLE | KEEP_SIZE)
+ *   setSendBuffer(fd, bytes)        -> number                        setsockopt SO_SNDBUF; the size in effect
  *   readNoWait(fd, buf, at, length, position) -> number              preadv2(RWF_NOWAIT): bytes read,
  *                                                                    or -1 when it would block (or cannot be nowait)
  *   sha256Chunks(buf, chunkSize)    -> Promise<Buffer>               SHA-256 of each whole chunk of buf,
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -384,6 +386,26 @@ static napi_value write_batch(napi_env env, napi_callback_info info) {
   return start_op(env, op);
 }
 
+static napi_value set_send_buffer(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  int32_t fd, bytes;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  CHECK(env, napi_get_value_int32(env, argv[1], &bytes));
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) != 0) {
+    napi_throw(env, errno_error(env, errno, "setsockopt"));
+    return NULL;
+  }
+  int now = 0;
+  socklen_t len = sizeof now;
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &now, &len) != 0) {
+    napi_throw(env, errno_error(env, errno, "getsockopt"));
+    return NULL;
+  }
+  CHECK(env, napi_create_int32(env, now, &result));
+  return result;
+}
+
 static napi_value read_no_wait(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   int32_t fd;
@@ -427,6 +449,7 @@ NAPI_MODULE_INIT() {
       {"readNoWait", NULL, read_no_wait, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sha256Chunks", NULL, sha256_chunks, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeBatch", NULL, write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setSendBuffer", NULL, set_send_buffer, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

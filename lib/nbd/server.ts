@@ -6,6 +6,7 @@ import { NbdServerError } from './errors.js';
 import { ExportRegistry, type NbdExport } from './export-registry.js';
 import { DEFAULT_CONNECTION_BUFFER, DEFAULT_HANDSHAKE_TIMEOUT_MS } from './limits.js';
 import { stderrLogger, type NbdLogger } from './logger.js';
+import { widenSendBuffer } from './send-buffer.js';
 
 export type { NbdExport } from './export-registry.js';
 
@@ -50,6 +51,7 @@ export class NbdServer {
   private readonly tlsMode: 'none' | 'optional' | 'required';
   private readonly net: Server;
   private closing = false;
+  private onUnixSocket = false;
   private nextId = 1;
 
   constructor(private readonly options: NbdServerOptions) {
@@ -75,6 +77,7 @@ export class NbdServer {
       else this.net.listen(where.port, where.host ?? '127.0.0.1', done);
     });
     const address = this.net.address();
+    this.onUnixSocket = typeof address === 'string';
     return typeof address === 'string' ? { path: address } : { port: address?.port };
   }
 
@@ -118,6 +121,7 @@ export class NbdServer {
       socket.destroy();
       return;
     }
+    if (this.onUnixSocket) widenSendBuffer(socket);
     const connection = new NbdConnection(
       socket,
       {

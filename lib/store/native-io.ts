@@ -16,6 +16,7 @@ interface Addon {
   punchHole(fd: number, offset: number, length: number): Promise<void>;
   readNoWait(fd: number, target: Uint8Array, at: number, length: number, position: number): number;
   sha256Chunks(data: Uint8Array, chunkSize: number): Promise<Buffer>;
+  setSendBuffer(fd: number, bytes: number): number;
   writeBatch(fd: number, buffers: Uint8Array[], positions: Float64Array, checksums: Uint32Array, errors: Int32Array): Promise<void>;
 }
 
@@ -34,7 +35,7 @@ function load(): { addon: Addon | null; backend: FileIoBackend } {
   if (process.env.LAZYBD_NATIVE === '0') return { addon: null, backend: { kind: 'pure', canPunchHoles: false, detail: 'LAZYBD_NATIVE=0' } };
   try {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
-    return { addon, backend: { kind: 'native', canPunchHoles: true, detail: 'lseek SEEK_DATA/SEEK_HOLE, fallocate PUNCH_HOLE, preadv2 RWF_NOWAIT, batched pwrite and SHA-256 on the thread pool' } };
+    return { addon, backend: { kind: 'native', canPunchHoles: true, detail: 'lseek SEEK_DATA/SEEK_HOLE, fallocate PUNCH_HOLE, preadv2 RWF_NOWAIT, SO_SNDBUF, batched pwrite and SHA-256 on the thread pool' } };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'MODULE_NOT_FOUND' ? 'native addon not built' : `native addon failed to load: ${err.message.split('\n')[0]}`;
@@ -88,6 +89,15 @@ export async function punchHole(fd: number, offset: number, length: number): Pro
  */
 export function readNow(fd: number, target: Uint8Array, at: number, length: number, position: number): number {
   return addon ? addon.readNoWait(fd, target, at, length, position) : -1;
+}
+
+/**
+ * Asks for a socket send buffer of `bytes` (Linux doubles the request and caps it at twice
+ * net.core.wmem_max): the size in effect, or null on the pure backend, where Node offers no way
+ * to set it on a stream socket.
+ */
+export function setSendBuffer(fd: number, bytes: number): number | null {
+  return addon ? addon.setSendBuffer(fd, bytes) : null;
 }
 
 /**
