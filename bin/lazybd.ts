@@ -10,7 +10,11 @@ import { fileIoLine } from '../lib/store/native-io.js';
 // Commands and options are declared in lib/cli/command-table.ts (add them there): sade gets
 // them for --help and --version; the strict parser checks every command line against them.
 // --version also says which file I/O backend and codecs loaded (native addons or pure TypeScript).
-const prog = sade('lazybd').version(`0.1.0\n${fileIoLine()}\n${codecLine()}`).describe('Lazily-loaded block-device images over NBD');
+// The codec line loads the native codecs (~20 ms), so it is built only when the version is asked for.
+const asksVersion = process.argv.slice(2).some((a) => a === '--version' || a === '-v');
+const prog = sade('lazybd')
+  .version(asksVersion ? `0.1.0\n${fileIoLine()}\n${codecLine()}` : '0.1.0')
+  .describe('Lazily-loaded block-device images over NBD');
 const register = (o: OptionSpec) => prog.option(`--${o.name}`, o.help, helpDefault(o));
 lazybdCli.globalOptions.forEach(register);
 for (const c of lazybdCli.commands) {

@@ -1,4 +1,5 @@
-import { Client } from 'undici';
+import type { Client } from 'undici';
+import { undici } from '../lazy-undici.js';
 import { LazybdError } from '../errors.js';
 import {
   paths,
@@ -16,11 +17,10 @@ import { ControlError } from './errors.js';
 
 /** The CLI's side of the control API: one method per route, daemon errors rethrown with their own code. */
 export class ControlClient {
-  private readonly client: Client;
+  /** Made on the first call (undici loads then). */
+  private client: Promise<Client> | undefined;
 
-  constructor(readonly socketPath: string) {
-    this.client = new Client('http://lazybd', { socketPath, connectTimeout: 5_000 });
-  }
+  constructor(readonly socketPath: string) {}
 
   status(): Promise<DaemonStatus> {
     return this.call('GET', paths.status);
@@ -50,14 +50,15 @@ export class ControlClient {
     return this.call('POST', paths.cloneCommit(name), request);
   }
 
-  close(): Promise<void> {
-    return this.client.close();
+  async close(): Promise<void> {
+    if (this.client) await (await this.client).close();
   }
 
   private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     let res;
     try {
-      res = await this.client.request({ method, path, body: body === undefined ? undefined : JSON.stringify(body), headers: body === undefined ? {} : { 'content-type': 'application/json' } });
+      this.client ??= undici().then((u) => new u.Client('http://lazybd', { socketPath: this.socketPath, connectTimeout: 5_000 }));
+      res = await (await this.client).request({ method, path, body: body === undefined ? undefined : JSON.stringify(body), headers: body === undefined ? {} : { 'content-type': 'application/json' } });
     } catch (e) {
       throw new ControlError('E_DAEMON_UNREACHABLE', `no lazybd daemon answers on ${this.socketPath}: ${(e as Error).message}`, { cause: e });
     }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../lazy-undici.js';
 import { findCredentials, type Credentials } from './auth-file.js';
 import { Authorizer, type Scope, type TokenGrant } from './authorizer.js';
 import { DeniedError, RegistryProtocolError, UnauthorizedError } from './errors.js';
@@ -82,14 +83,16 @@ const MAX_REDIRECTS = 5;
  */
 export class HttpTransport {
   readonly base: URL;
-  private readonly agent: Dispatcher;
+  private readonly agentOptions: Agent.Options;
+  /** Made on the first request (undici loads then). */
+  private agent: Promise<Dispatcher> | undefined;
   private readonly authorizer: Authorizer;
   private readonly userAgent: string;
 
   constructor(readonly options: TransportOptions) {
     this.base = new URL(`${options.plainHttp ? 'http' : 'https'}://${options.registry}`);
     const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-    const agentOptions = {
+    this.agentOptions = {
       connections: options.connections ?? 16,
       headersTimeout: timeouts.headersMs,
       bodyTimeout: timeouts.bodyMs,
@@ -99,7 +102,6 @@ export class HttpTransport {
         rejectUnauthorized: !options.insecureSkipVerify,
       },
     };
-    this.agent = proxyConfigured() ? new EnvHttpProxyAgent(agentOptions) : new Agent(agentOptions);
     this.userAgent = options.userAgent ?? 'lazybd';
     this.authorizer = new Authorizer({
       credentials: async () => options.credentials ?? (options.authFiles === false ? undefined : findCredentials(options.registry)),
@@ -144,15 +146,19 @@ export class HttpTransport {
   }
 
   /** Closes the pooled connections. */
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    if (this.agent) await (await this.agent).close();
+  }
+
+  private dispatcher(): Promise<Dispatcher> {
+    return (this.agent ??= undici().then((u) => (proxyConfigured() ? new u.EnvHttpProxyAgent(this.agentOptions) : new u.Agent(this.agentOptions))));
   }
 
   private async dispatch(url: URL, req: RegistryRequest, authorization: string | undefined): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
     if (authorization !== undefined) headers.authorization = authorization;
     try {
-      return await this.agent.request({ origin: url.origin, path: url.pathname + url.search, method: req.method, headers, body: req.body ?? null, signal: req.signal });
+      return await (await this.dispatcher()).request({ origin: url.origin, path: url.pathname + url.search, method: req.method, headers, body: req.body ?? null, signal: req.signal });
     } catch (e) {
       throw transportError(e, req.what);
     }
@@ -173,7 +179,7 @@ export class HttpTransport {
     if (authorization !== undefined) headers.authorization = authorization;
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.agent.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
+      res = await (await this.dispatcher()).request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers });
     } catch (e) {
       throw transportError(e, what);
     }

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { errors as undiciErrors } from 'undici';
+import { undiciIfLoaded } from '../lazy-undici.js';
 import {
   BlobUnknownError,
   DeniedError,
@@ -48,6 +48,8 @@ export async function responseError(res: Dispatcher.ResponseData, subject: Subje
 /** Maps what undici throws (while connecting, waiting for headers or reading a body) to coded errors. */
 export function transportError(err: unknown, what: string): unknown {
   if (err instanceof RegistryError) return err;
+  const undiciErrors = undiciIfLoaded()?.errors;
+  if (undiciErrors === undefined) return err;
   if (err instanceof undiciErrors.ConnectTimeoutError) return new RegistryTimeoutError('connect', `${what}: connect timed out`, err);
   if (err instanceof undiciErrors.HeadersTimeoutError) return new RegistryTimeoutError('headers', `${what}: no response headers in time`, err);
   if (err instanceof undiciErrors.BodyTimeoutError) return new RegistryTimeoutError('body', `${what}: response body stalled`, err);

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { undici } from '../lazy-undici.js';
 import { LazybdError } from '../errors.js';
 import type { PreheatJob, PreheatRequest } from './preheat-jobs.js';
 
@@ -42,6 +42,7 @@ const GRACE_MS = 60_000;
  * same id; the client keeps asking until the job's timeout (plus a grace) has passed.
  */
 export async function runPreheat(o: PreheatRunOptions): Promise<PreheatRunResult> {
+  const { Agent, request } = await undici();
   const agent = new Agent({ connect: { ...(o.ca === undefined ? {} : { ca: o.ca }), rejectUnauthorized: !o.insecureSkipVerify } });
   const started = Date.now();
   const deadline = started + (o.timeoutSeconds ?? 3600) * 1000 + GRACE_MS;
