@@ -2,7 +2,9 @@
  * lazybd_io: the Linux file calls Node does not expose, and chunk hashing off the main thread
  * (lib/store/native-io.ts loads it).
  *
- *   nextData(fd, offset)            -> Promise<[start, end] | null>  lseek SEEK_DATA, then SEEK_HOLE
+ *   dataRegions(fd, offset, limit, max) -> Promise<number[]>         up to max data regions [start, end) at or
+ *                                   after offset and starting below limit, flat [s0, e0, s1, e1, ...];
+ *                                   lseek SEEK_DATA, then SEEK_HOLE, in one thread-pool job
  *   punchHole(fd, offset, length)   -> Promise<void>                 fallocate(PUNCH_HOLE | KEEP_SIZE)
  *   setSendBuffer(fd, bytes)        -> number                        setsockopt SO_SNDBUF; the size in effect
  *   readNoWait(fd, buf, at, length, position) -> number              preadv2(RWF_NOWAIT): bytes read,
@@ -91,9 +93,9 @@ static int get_args(napi_env env, napi_callback_info info, size_t want, napi_val
   return 1;
 }
 
-/* ---- async work shared by nextData, punchHole and sha256Chunks ---- */
+/* ---- async work shared by dataRegions, punchHole, sha256Chunks and writeBatch ---- */
 
-typedef enum { OP_NEXT_DATA, OP_PUNCH_HOLE, OP_SHA256, OP_WRITE_BATCH } op_kind;
+typedef enum { OP_DATA_REGIONS, OP_PUNCH_HOLE, OP_SHA256, OP_WRITE_BATCH } op_kind;
 
 typedef struct {
   op_kind kind;
@@ -115,8 +117,9 @@ typedef struct {
   /* results */
   int err;
   const char *syscall;
-  int64_t start, end;
-  int found;
+  /* OP_DATA_REGIONS: offset, limit (in length), up to count regions found into regions[2 * found] */
+  int64_t *regions;
+  size_t found;
   napi_deferred deferred;
   napi_async_work work;
 } op_t;
@@ -169,24 +172,28 @@ static void op_execute(napi_env env, void *data) {
     }
     return;
   }
-  off_t start = lseek(op->fd, op->offset, SEEK_DATA);
-  if (start < 0) {
-    /* ENXIO: no data at or after offset (or offset is at or past the end). */
-    if (errno != ENXIO) {
+  for (off_t at = op->offset; op->found < op->count && at < op->length;) {
+    off_t start = lseek(op->fd, at, SEEK_DATA);
+    if (start < 0) {
+      /* ENXIO: no data at or after `at` (or `at` is at or past the end). */
+      if (errno != ENXIO) {
+        op->err = errno;
+        op->syscall = "lseek";
+      }
+      return;
+    }
+    if (start >= op->length) return;
+    off_t end = lseek(op->fd, start, SEEK_HOLE);
+    if (end < 0) {
       op->err = errno;
       op->syscall = "lseek";
+      return;
     }
-    return;
+    op->regions[2 * op->found] = start;
+    op->regions[2 * op->found + 1] = end;
+    op->found++;
+    at = end;
   }
-  off_t end = lseek(op->fd, start, SEEK_HOLE);
-  if (end < 0) {
-    op->err = errno;
-    op->syscall = "lseek";
-    return;
-  }
-  op->found = 1;
-  op->start = start;
-  op->end = end;
 }
 
 static void free_op(napi_env env, op_t *op) {
@@ -194,6 +201,7 @@ static void free_op(napi_env env, op_t *op) {
   for (size_t i = 0; i < 4; i++)
     if (op->batch_refs[i]) napi_delete_reference(env, op->batch_refs[i]);
   free(op->digests);
+  free(op->regions);
   free(op->buffers);
   free(op->lengths);
   free(op);
@@ -213,15 +221,13 @@ static void op_complete(napi_env env, napi_status status, void *data) {
     if (op->kind == OP_SHA256) {
       void *copy;
       napi_create_buffer_copy(env, op->count * 32, op->digests, &copy, &result);
-    } else if (op->kind == OP_NEXT_DATA && op->found) {
-      napi_value s, e;
-      napi_create_array_with_length(env, 2, &result);
-      napi_create_int64(env, op->start, &s);
-      napi_create_int64(env, op->end, &e);
-      napi_set_element(env, result, 0, s);
-      napi_set_element(env, result, 1, e);
-    } else if (op->kind == OP_NEXT_DATA) {
-      napi_get_null(env, &result);
+    } else if (op->kind == OP_DATA_REGIONS) {
+      napi_create_array_with_length(env, 2 * op->found, &result);
+      for (size_t i = 0; i < 2 * op->found; i++) {
+        napi_value v;
+        napi_create_int64(env, op->regions[i], &v);
+        napi_set_element(env, result, (uint32_t)i, v);
+      }
     } else {
       napi_get_undefined(env, &result);
     }
@@ -252,17 +258,29 @@ static napi_value start_op(napi_env env, op_t *op) {
   return promise;
 }
 
-static napi_value next_data(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
+static napi_value data_regions(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
   int32_t fd;
-  int64_t offset;
-  if (!get_args(env, info, 2, argv)) return NULL;
+  int64_t offset, limit, max;
+  if (!get_args(env, info, 4, argv)) return NULL;
   CHECK(env, napi_get_value_int32(env, argv[0], &fd));
-  if (!get_offset(env, argv[1], "offset", &offset)) return NULL;
-  op_t *op = new_op(env, OP_NEXT_DATA);
+  if (!get_offset(env, argv[1], "offset", &offset) || !get_offset(env, argv[2], "limit", &limit) || !get_offset(env, argv[3], "max", &max)) return NULL;
+  if (max < 1 || max > 1 << 20) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "max must be 1..2^20 regions");
+    return NULL;
+  }
+  op_t *op = new_op(env, OP_DATA_REGIONS);
   if (!op) return NULL;
   op->fd = fd;
   op->offset = offset;
+  op->length = limit;
+  op->count = (size_t)max;
+  op->regions = malloc((size_t)max * 2 * sizeof *op->regions);
+  if (!op->regions) {
+    free_op(env, op);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
   return start_op(env, op);
 }
 
@@ -444,7 +462,7 @@ static napi_value read_no_wait(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
-      {"nextData", NULL, next_data, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dataRegions", NULL, data_regions, NULL, NULL, NULL, napi_enumerable, NULL},
       {"punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readNoWait", NULL, read_no_wait, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sha256Chunks", NULL, sha256_chunks, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { dataChecksum } from '../device/upper/data-checksum.js';
-import { fileIoBackend, hashChunksOffThread, nextDataRegion, punchHole, readNow, writeBatchOffThread } from './native-io.js';
+import { fileIoBackend, dataRegions, hashChunksOffThread, punchHole, readNow, writeBatchOffThread } from './native-io.js';
 
 // These run on whichever backend loaded; integration/pure-file-io.test.ts runs them again with LAZYBD_NATIVE=0.
 const native = fileIoBackend.kind === 'native';
@@ -37,7 +37,11 @@ test('data regions: increasing, inside the file, and every non-zero byte lies in
     for (const [at, length] of runs) await handle.write(randomBytes(length), 0, length, at);
     await handle.sync();
     const regions: [number, number][] = [];
-    for (let r = await nextDataRegion(handle.fd, 0, size); r; r = await nextDataRegion(handle.fd, r[1], size)) regions.push(r);
+    // Two at a time, so the batches have to continue where the last one ended.
+    for (let batch = await dataRegions(handle.fd, 0, size, 2); batch.length > 0; batch = await dataRegions(handle.fd, batch[batch.length - 1]![1], size, 2)) {
+      assert.ok(batch.length <= 2);
+      regions.push(...batch);
+    }
     let previousEnd = 0;
     for (const [start, end] of regions) {
       assert.ok(start >= previousEnd && start < end && end <= size, `region [${start}, ${end}) after ${previousEnd}`);
@@ -53,9 +57,11 @@ test('data regions: increasing, inside the file, and every non-zero byte lies in
     const covered = regions.reduce((sum, [s, e]) => sum + e - s, 0);
     if (native) assert.ok(covered <= 4 << 20, `holes skipped: ${covered} bytes in regions`);
     else assert.equal(regions, [[0, size]], 'without SEEK_DATA the whole file is one region');
-    assert.is(await nextDataRegion(handle.fd, size, size), null);
+    assert.equal(await dataRegions(handle.fd, size, size, 8), []);
+    if (native) assert.equal(await dataRegions(handle.fd, 0, size, 1000), regions, 'one batch finds the same regions');
+    if (native) assert.ok((await dataRegions(handle.fd, 0, 5 << 20, 1000)).every(([s, e]) => s < (5 << 20) && e <= 5 << 20), 'clamped to the size asked');
     // A region search from inside a hole lands on the next data, or on none past the last.
-    const after = await nextDataRegion(handle.fd, 1 << 20, size);
+    const [after] = await dataRegions(handle.fd, 1 << 20, size, 1);
     assert.ok(after && after[0] <= 5 << 20 && after[1] > 5 << 20);
   }),
 );

@@ -12,7 +12,7 @@ import { getSystemErrorName } from 'node:util';
  */
 
 interface Addon {
-  nextData(fd: number, offset: number): Promise<[number, number] | null>;
+  dataRegions(fd: number, offset: number, limit: number, max: number): Promise<number[]>;
   punchHole(fd: number, offset: number, length: number): Promise<void>;
   readNoWait(fd: number, target: Uint8Array, at: number, length: number, position: number): number;
   sha256Chunks(data: Uint8Array, chunkSize: number): Promise<Buffer>;
@@ -53,16 +53,18 @@ export function fileIoLine(): string {
 }
 
 /**
- * The next stretch [start, end) at or after `offset` that may hold data, clamped to `size`; null
- * when there is none. Without SEEK_DATA the rest of the file is one stretch: the caller reads it all
- * and finds the zeroes itself, so the answer is a superset of the data either way.
+ * Up to `max` stretches [start, end) at or after `offset` that may hold data, in order and clamped
+ * to `size`; none when there is none (found in one thread-pool job). Without SEEK_DATA the rest of
+ * the file is one stretch: the caller reads it all and finds the zeroes itself, so the answer is a
+ * superset of the data either way.
  */
-export async function nextDataRegion(fd: number, offset: number, size: number): Promise<[number, number] | null> {
-  if (offset >= size) return null;
-  if (!addon) return [offset, size];
-  const found = await addon.nextData(fd, offset);
-  if (!found || found[0] >= size) return null;
-  return [found[0], Math.min(found[1], size)];
+export async function dataRegions(fd: number, offset: number, size: number, max: number): Promise<[number, number][]> {
+  if (offset >= size) return [];
+  if (!addon) return [[offset, size]];
+  const flat = await addon.dataRegions(fd, offset, size, max);
+  const out: [number, number][] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, Math.min(flat[i + 1]!, size)]);
+  return out;
 }
 
 /**

@@ -28,7 +28,7 @@ import { mkdtemp, mkdir, open, readFile, stat, writeFile } from 'node:fs/promise
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nextDataRegion } from '../../../lib/store/native-io.js';
+import { dataRegions } from '../../../lib/store/native-io.js';
 import { FaultProxy } from '../../support/fault-proxy.js';
 import { cpuSeconds } from '../../support/proc-stat.js';
 import { spawnOwned, waitFor, type Owned } from '../../support/processes.js';
@@ -187,23 +187,18 @@ console.log(`image: ${DISK}: Debian ${build.suite} minbase + ${build.kernelVersi
 
 // Raw allocated: du's blocks, and the SEEK_DATA stretches (what a sparse-aware copier reads).
 const duBytes = await allocatedOf(DISK);
-const dataRegions: [number, number][] = [];
+const dataStretches: [number, number][] = [];
 {
   const h = await open(DISK, 'r');
-  for (let at = 0; ; ) {
-    const r = await nextDataRegion(h.fd, at, virtualSize);
-    if (!r) break;
-    dataRegions.push(r);
-    at = r[1];
-  }
+  for (let batch = await dataRegions(h.fd, 0, virtualSize, 4096); batch.length > 0; batch = await dataRegions(h.fd, batch[batch.length - 1]![1], virtualSize, 4096)) dataStretches.push(...batch);
   await h.close();
 }
-const seekDataBytes = dataRegions.reduce((s, [a, b]) => s + b - a, 0);
+const seekDataBytes = dataStretches.reduce((s, [a, b]) => s + b - a, 0);
 // fio reads the prefix of the device that holds 80% of the data, not the whole 2 GiB (mostly holes,
 // which cost nothing to serve and would hide what compression does to a read of data).
 let fioRegion = 0;
-for (let acc = 0, i = 0; i < dataRegions.length && acc < 0.8 * seekDataBytes; i++) {
-  const [a, b] = dataRegions[i]!;
+for (let acc = 0, i = 0; i < dataStretches.length && acc < 0.8 * seekDataBytes; i++) {
+  const [a, b] = dataStretches[i]!;
   acc += b - a;
   fioRegion = Math.ceil(b / MiB) * MiB;
 }
@@ -213,7 +208,7 @@ interface SizeRow { format: string; bytes: number | null; note: string; seconds?
 const sizes: SizeRow[] = [];
 sizes.push({ format: 'raw disk (virtual)', bytes: virtualSize, note: '', command: 'stat -c %s' });
 sizes.push({ format: 'raw allocated (du)', bytes: duBytes, note: '', command: 'du -B1' });
-sizes.push({ format: 'raw allocated (SEEK_DATA)', bytes: seekDataBytes, note: `${dataRegions.length} stretches`, command: 'lseek SEEK_DATA/SEEK_HOLE' });
+sizes.push({ format: 'raw allocated (SEEK_DATA)', bytes: seekDataBytes, note: `${dataStretches.length} stretches`, command: 'lseek SEEK_DATA/SEEK_HOLE' });
 
 // lazybd variants: the default `create`, plus --compress none|lz4|zstd when the lazybd under test has it.
 const createHelp = (await lz(['create', '--help'], {}, true)).out;
@@ -327,7 +322,7 @@ for (let round = 1; round <= ROUNDS; round++) {
 for (const s of servers) await s.stop();
 const base = ready.find((v) => v.name === 'none') ?? ready.find((v) => v.name === 'default')!;
 const baseName = `lazybd ${base.name}`;
-console.log(`\n## warm reads: fio nbd engine, unix socket, [0, ${mib(fioRegion)} MiB) of the device (${((100 * dataRegions.filter(([a]) => a < fioRegion).reduce((s, [a, b]) => s + Math.min(b, fioRegion) - a, 0)) / seekDataBytes).toFixed(0)}% of the data), ${SECONDS} s a job, best of ${ROUNDS}; whole-device nbdcopy warm\n`);
+console.log(`\n## warm reads: fio nbd engine, unix socket, [0, ${mib(fioRegion)} MiB) of the device (${((100 * dataStretches.filter(([a]) => a < fioRegion).reduce((s, [a, b]) => s + Math.min(b, fioRegion) - a, 0)) / seekDataBytes).toFixed(0)}% of the data), ${SECONDS} s a job, best of ${ROUNDS}; whole-device nbdcopy warm\n`);
 console.log(`| server | randread 4k QD16 IOPS (CPU µs/IO) | / ${baseName} | seqread 1M QD8 MiB/s (CPU µs/IO) | / ${baseName} | nbdcopy 2 GiB warm (s) |`);
 console.log('|---|---:|---:|---:|---:|---:|');
 for (const s of servers) {
