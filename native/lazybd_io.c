@@ -71,10 +71,14 @@ static napi_value errno_error(napi_env env, int err, const char *syscall) {
   return error;
 }
 
-/* A non-negative integer argument that fits a file offset exactly (JS numbers are exact below 2^53). */
+/* A non-negative integer that fits a file offset exactly (JS numbers are exact below 2^53). */
+static int is_offset(double d) {
+  return d >= 0 && d <= 9007199254740991.0 && d == (double)(int64_t)d;
+}
+
 static int get_offset(napi_env env, napi_value value, const char *what, int64_t *out) {
   double d;
-  if (napi_get_value_double(env, value, &d) != napi_ok || !(d >= 0) || d > 9007199254740991.0 || d != (double)(int64_t)d) {
+  if (napi_get_value_double(env, value, &d) != napi_ok || !is_offset(d)) {
     char message[96];
     snprintf(message, sizeof message, "%s must be a non-negative safe integer", what);
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
@@ -365,13 +369,11 @@ static napi_value write_batch(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "positions and errors need one slot per buffer, checksums one or none");
     return NULL;
   }
-  for (uint32_t i = 0; i < count; i++) {
-    double p = ((const double *)positions)[i];
-    if (!(p >= 0) || p > 9007199254740991.0 || p != (double)(int64_t)p) {
+  for (uint32_t i = 0; i < count; i++)
+    if (!is_offset(((const double *)positions)[i])) {
       napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "positions must be non-negative safe integers");
       return NULL;
     }
-  }
   op_t *op = new_op(env, OP_WRITE_BATCH);
   if (!op) return NULL;
   op->fd = fd;
