@@ -48,15 +48,15 @@ export async function responseError(res: Dispatcher.ResponseData, subject: Subje
 /** Maps what undici throws (while connecting, waiting for headers or reading a body) to coded errors. */
 export function transportError(err: unknown, what: string): unknown {
   if (err instanceof RegistryError) return err;
-  const undiciErrors = undiciIfLoaded()?.errors;
-  if (undiciErrors === undefined) return err;
-  if (err instanceof undiciErrors.ConnectTimeoutError) return new RegistryTimeoutError('connect', `${what}: connect timed out`, err);
-  if (err instanceof undiciErrors.HeadersTimeoutError) return new RegistryTimeoutError('headers', `${what}: no response headers in time`, err);
-  if (err instanceof undiciErrors.BodyTimeoutError) return new RegistryTimeoutError('body', `${what}: response body stalled`, err);
-  if (err instanceof undiciErrors.RequestAbortedError || (err as Error)?.name === 'AbortError') return err;
+  // undici's error classes exist only once a request has loaded it; errors with a code do not need them.
+  const u = undiciIfLoaded()?.errors;
+  if (u && err instanceof u.ConnectTimeoutError) return new RegistryTimeoutError('connect', `${what}: connect timed out`, err);
+  if (u && err instanceof u.HeadersTimeoutError) return new RegistryTimeoutError('headers', `${what}: no response headers in time`, err);
+  if (u && err instanceof u.BodyTimeoutError) return new RegistryTimeoutError('body', `${what}: response body stalled`, err);
+  if ((u && err instanceof u.RequestAbortedError) || (err as Error)?.name === 'AbortError') return err;
   const code = (err as NodeJS.ErrnoException)?.code;
   if (typeof code === 'string' && TLS_CODES.test(code)) return new RegistryTlsError(`${what}: ${(err as Error).message}`, err);
-  if (err instanceof undiciErrors.UndiciError || typeof code === 'string') {
+  if ((u && err instanceof u.UndiciError) || typeof code === 'string') {
     return new RegistryNetworkError(`${what}: ${(err as Error).message}`, err);
   }
   return err;
