@@ -241,6 +241,13 @@ static void op_complete(napi_env env, napi_status status, void *data) {
   free_op(env, op);
 }
 
+/* Drops an op that never reached the pool; throws `message` under `code` unless an exception is already pending (code NULL). */
+static napi_value abandon_op(napi_env env, op_t *op, const char *code, const char *message) {
+  free_op(env, op);
+  if (code) napi_throw_error(env, code, message);
+  return NULL;
+}
+
 static op_t *new_op(napi_env env, op_kind kind) {
   op_t *op = calloc(1, sizeof *op);
   if (!op) napi_throw_error(env, "ENOMEM", "out of memory");
@@ -255,9 +262,7 @@ static napi_value start_op(napi_env env, op_t *op) {
       napi_create_string_utf8(env, "lazybd_io", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, op_execute, op_complete, op, &op->work) != napi_ok ||
       napi_queue_async_work(env, op->work) != napi_ok) {
-    free_op(env, op);
-    napi_throw_error(env, "E_NATIVE_IO", "could not queue native file operation");
-    return NULL;
+    return abandon_op(env, op, "E_NATIVE_IO", "could not queue native file operation");
   }
   return promise;
 }
@@ -280,11 +285,7 @@ static napi_value data_regions(napi_env env, napi_callback_info info) {
   op->length = limit;
   op->count = (size_t)max;
   op->regions = malloc((size_t)max * 2 * sizeof *op->regions);
-  if (!op->regions) {
-    free_op(env, op);
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  if (!op->regions) return abandon_op(env, op, "ENOMEM", "out of memory");
   return start_op(env, op);
 }
 
@@ -325,11 +326,7 @@ static napi_value sha256_chunks(napi_env env, napi_callback_info info) {
   op->chunk = (size_t)chunk;
   op->count = length / (size_t)chunk;
   op->digests = malloc(op->count * 32 + 1);
-  if (!op->digests || napi_create_reference(env, argv[0], 1, &op->input) != napi_ok) {
-    free_op(env, op);
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  if (!op->digests || napi_create_reference(env, argv[0], 1, &op->input) != napi_ok) return abandon_op(env, op, "ENOMEM", "out of memory");
   return start_op(env, op);
 }
 
@@ -383,26 +380,16 @@ static napi_value write_batch(napi_env env, napi_callback_info info) {
   op->errors = errors;
   op->buffers = calloc(count + 1, sizeof *op->buffers);
   op->lengths = calloc(count + 1, sizeof *op->lengths);
-  if (!op->buffers || !op->lengths) {
-    free_op(env, op);
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  if (!op->buffers || !op->lengths) return abandon_op(env, op, "ENOMEM", "out of memory");
   for (uint32_t i = 0; i < count; i++) {
     napi_value item;
     void *bytes;
-    if (napi_get_element(env, argv[1], i, &item) != napi_ok || !get_typed(env, item, napi_uint8_array, "each buffer", &bytes, &op->lengths[i])) {
-      free_op(env, op);
-      return NULL;
-    }
+    if (napi_get_element(env, argv[1], i, &item) != napi_ok || !get_typed(env, item, napi_uint8_array, "each buffer", &bytes, &op->lengths[i]))
+      return abandon_op(env, op, NULL, NULL);
     op->buffers[i] = bytes;
   }
   for (size_t i = 0; i < 4; i++)
-    if (napi_create_reference(env, argv[i + 1], 1, &op->batch_refs[i]) != napi_ok) {
-      free_op(env, op);
-      napi_throw_error(env, "E_NATIVE_IO", "N-API call failed");
-      return NULL;
-    }
+    if (napi_create_reference(env, argv[i + 1], 1, &op->batch_refs[i]) != napi_ok) return abandon_op(env, op, "E_NATIVE_IO", "N-API call failed");
   return start_op(env, op);
 }
 

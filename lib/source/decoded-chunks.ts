@@ -29,6 +29,19 @@ export class DecodedChunks {
     return hit;
   }
 
+  /**
+   * Copies bytes [offset, offset+length) of the decoded chunk into target at `at`: at once when it
+   * is in memory (undefined then: the hot path makes no promise), else once `load` has decoded it.
+   */
+  copyInto(hex: string, load: () => Promise<Buffer>, offset: number, target: Buffer, at: number, length: number): Promise<void> | undefined {
+    const hit = this.peek(hex);
+    if (hit) {
+      hit.copy(target, at, offset, offset + length);
+      return undefined;
+    }
+    return this.get(hex, load).then((data) => void data.copy(target, at, offset, offset + length));
+  }
+
   /** The decoded chunk, from memory or from `load` (called once however many ask meanwhile). */
   get(hex: string, load: () => Promise<Buffer>): Promise<Buffer> {
     const hit = this.peek(hex);

@@ -163,15 +163,8 @@ export class LazyLayer implements LayerData {
     const compression = t.compression(i);
     if (compression === Compression.None) return this.readPart(i, offset, target, at, length);
     this.onChunkRead?.(i);
-    const hex = this.hexOf(i);
-    const hit = this.decoded.peek(hex);
-    if (hit) {
-      hit.copy(target, at, offset, offset + length);
-      return DONE;
-    }
-    return this.decoded
-      .get(hex, async () => decodeChunk(await this.storedChunk(i), compression, t.dataSize(i)))
-      .then((data) => void data.copy(target, at, offset, offset + length));
+    const load = async () => decodeChunk(await this.storedChunk(i), compression, t.dataSize(i));
+    return this.decoded.copyInto(this.hexOf(i), load, offset, target, at, length) ?? DONE;
   }
 
   /** Chunk i's whole stored bytes, verified: from the cache, or fetched (joining a fetch in flight). */

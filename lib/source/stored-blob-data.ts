@@ -44,14 +44,8 @@ export class StoredBlobData implements LayerData {
     const compression = t.compression(i);
     if (compression === Compression.None) return this.file.readInto(t.offset(i) + offset, target, at, length);
     const hex = (this.hexes[i] ??= t.digest(i).toString('hex'));
-    const hit = this.decoded.peek(hex);
-    if (hit) {
-      hit.copy(target, at, offset, offset + length);
-      return undefined;
-    }
-    return this.decoded
-      .get(hex, async () => decodeChunk(await this.reader.readChunk(i), compression, t.dataSize(i)))
-      .then((data) => void data.copy(target, at, offset, offset + length));
+    const load = async () => decodeChunk(await this.reader.readChunk(i), compression, t.dataSize(i));
+    return this.decoded.copyInto(hex, load, offset, target, at, length);
   }
 }
 

@@ -1,27 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rejects } from '../../integration/support/rejects.js';
+import { withTempFile } from '../../integration/support/temp-file.js';
 import { dataChecksum } from '../device/upper/data-checksum.js';
 import { fileIoBackend, dataRegions, hashChunksOffThread, punchHole, readNow, writeBatchOffThread } from './native-io.js';
 
 // These run on whichever backend loaded; integration/pure-file-io.test.ts runs them again with LAZYBD_NATIVE=0.
 const native = fileIoBackend.kind === 'native';
 
-async function withFile<T>(fn: (path: string, handle: FileHandle) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'lazybd-native-io-'));
-  const path = join(dir, 'f');
-  const handle = await open(path, 'w+');
-  try {
-    return await fn(path, handle);
-  } finally {
-    await handle.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+const withFile = <T>(fn: (path: string, handle: FileHandle) => Promise<T>): Promise<T> => withTempFile('lazybd-native-io-', fn);
 
 test('the backend is the one asked for: pure with LAZYBD_NATIVE=0; native in CI, where install-deps.sh brings the compiler', () => {
   if (process.env.LAZYBD_NATIVE === '0') assert.equal(fileIoBackend, { kind: 'pure', canPunchHoles: false, detail: 'LAZYBD_NATIVE=0' });
@@ -163,9 +153,8 @@ test('writeBatchOffThread: every buffer lands at its position with the upper che
     } finally {
       await readOnly.close();
     }
-    const refused = (p: Promise<unknown>) => p.then(() => 'resolved', (e: Error) => e.message);
-    assert.match(await refused(writeBatchOffThread!(handle.fd, [buffers[0]!], [-1], true)), /non-negative safe integers/);
-    assert.match(await refused(writeBatchOffThread!(handle.fd, ['x' as unknown as Buffer], [0], true)), /each buffer has the wrong type/);
+    await rejects(writeBatchOffThread!(handle.fd, [buffers[0]!], [-1], true), RangeError, (e) => /non-negative safe integers/.test(e.message));
+    await rejects(writeBatchOffThread!(handle.fd, ['x' as unknown as Buffer], [0], true), TypeError, (e) => /each buffer has the wrong type/.test(e.message));
   }),
 );
 

@@ -1,25 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { withTempFile } from '../../../integration/support/temp-file.js';
 import { writeBatchOffThread } from '../../store/native-io.js';
 import { dataChecksum } from './data-checksum.js';
 import { dataWriter } from './data-writer.js';
 
 // Runs on the loaded backend; integration/pure-file-io.test.ts runs it again with LAZYBD_NATIVE=0.
 
-async function withFile(fn: (path: string, file: Awaited<ReturnType<typeof open>>) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'lazybd-data-writer-'));
-  const file = await open(join(dir, 'data'), 'w+');
-  try {
-    await fn(join(dir, 'data'), file);
-  } finally {
-    await file.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+const withFile = (fn: (path: string, file: FileHandle) => Promise<void>): Promise<void> => withTempFile('lazybd-data-writer-', fn);
 
 test('concurrent writes land as a model of the file says, each resolving with the checksum of its bytes', () =>
   withFile(async (path, file) => {
