@@ -28,9 +28,10 @@ function runPrefixOf(pid: number): string {
   return `${RUN_PREFIX}${pid.toString(36).padStart(5, '0')}`;
 }
 
-async function assertNothingLeft(prefix: string): Promise<void> {
+/** `output`: what the harness printed, to tell why when something is left. */
+async function assertNothingLeft(prefix: string, output = ''): Promise<void> {
   const left = await findRunResources(prefix);
-  assert.equal(left, { namespaces: [], interfaces: [], directories: [] }, `left behind by ${prefix}`);
+  assert.equal(left, { namespaces: [], interfaces: [], directories: [] }, `left behind by ${prefix}${output && `; the harness printed:\n${output}`}`);
 }
 
 test('registry and mirror modes: right bytes on every node, egress per mode, all cleaned up', async () => {
@@ -115,7 +116,7 @@ test('SIGTERM mid-run: the harness stops its processes, removes everything and e
     harness.child.kill('SIGTERM');
     await waitFor(() => harness.child.exitCode !== null, 30_000, 'the harness to exit');
     assert.is(harness.child.exitCode, 143, harness.output());
-    await assertNothingLeft(prefix);
+    await assertNothingLeft(prefix, harness.output());
   } finally {
     await harness.stop();
   }

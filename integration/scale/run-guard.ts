@@ -18,7 +18,13 @@ export function guardRun(cleanUp: () => Promise<void>, log: (why: string) => voi
     if (abortStatus !== undefined) return;
     log(why);
     abortStatus ??= status;
-    void once().finally(() => process.exit(status));
+    once().then(
+      () => process.exit(status),
+      (e: Error) => {
+        log(`clean-up failed: ${e.message}`);
+        process.exit(status);
+      },
+    );
   };
   // `on`, not `once`: support/processes.ts kills the children on a signal and raises it again,
   // and with no listener left that second delivery would end the process mid-clean-up. While

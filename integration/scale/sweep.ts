@@ -29,18 +29,46 @@ export async function findRunResources(run?: string): Promise<RunResources> {
   };
 }
 
+/** Resources of a run that `removeRun` could not remove. */
+export class RunNotRemovedError extends Error {
+  readonly code = 'RUN_NOT_REMOVED';
+  constructor(
+    readonly run: string,
+    readonly left: RunResources,
+    readonly causes: Error[],
+  ) {
+    super(`${run}: could not remove ${JSON.stringify(left)}: ${causes.map((e) => e.message).join('; ') || 'they came back'}`);
+  }
+}
+
+const REMOVAL_PASSES = 3;
+
 /**
  * Removes all of `run`: namespaces first (killing what runs in them, which is every
- * process the run started), then the veths and bridge, then the work directory.
+ * process the run started), then the veths and bridge, then the work directory. A failed
+ * step does not stop the others, and what is still there afterwards gets another pass: a
+ * namespace's veth disappears asynchronously under a concurrent `ip link del`, and a run
+ * being aborted may still be creating directories while it is removed.
  */
 export async function removeRun(run: string): Promise<RunResources> {
-  const found = await findRunResources(run);
-  await Promise.all(found.namespaces.map(deleteNamespace));
-  // Host sides of veths first: deleting one takes its peer; the bridge goes last.
-  const bridgesLast = [...found.interfaces].sort((a, b) => Number(a.endsWith('br')) - Number(b.endsWith('br')));
-  for (const i of bridgesLast) await deleteInterface(i);
-  for (const d of found.directories) await rm(d, { recursive: true, force: true });
-  return found;
+  const removed: RunResources = { namespaces: [], interfaces: [], directories: [] };
+  let causes: Error[] = [];
+  for (let pass = 1; ; pass++) {
+    const found = await findRunResources(run);
+    if (!found.namespaces.length && !found.interfaces.length && !found.directories.length) return removed;
+    if (pass > REMOVAL_PASSES) throw new RunNotRemovedError(run, found, causes);
+    causes = [];
+    const attempt = async (step: () => Promise<unknown>) => {
+      await step().catch((e: Error) => void causes.push(e));
+    };
+    await Promise.all(found.namespaces.map((ns) => attempt(() => deleteNamespace(ns))));
+    // Host sides of veths first: deleting one takes its peer; the bridge goes last.
+    const bridgesLast = [...found.interfaces].sort((a, b) => Number(a.endsWith('br')) - Number(b.endsWith('br')));
+    for (const i of bridgesLast) await attempt(() => deleteInterface(i));
+    for (const d of found.directories) await attempt(() => rm(d, { recursive: true, force: true }));
+    if (pass === 1) Object.assign(removed, found);
+    if (causes.length) await new Promise((r) => setTimeout(r, 200 * pass));
+  }
 }
 
 /** Removes every run whose owner process is gone; live runs (another harness) are left alone. */
