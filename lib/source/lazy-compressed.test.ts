@@ -65,7 +65,7 @@ test('4 KiB reads of one compressed chunk decode it once; concurrent first reads
   }),
 );
 
-test('decoded chunks are bounded: past the limit the least recently used is decoded again from the cache, not fetched', () =>
+test('decoded chunks are bounded: past the limit an evicted one is decoded again from the cache, not fetched', () =>
   withTempDir(async (dir) => {
     const layer = await makeLayer(CHUNK, 6, { compress: { codec: 'zstd' } });
     const compressed = [0, 1, 3, 4];
