@@ -46,9 +46,9 @@ const REMOVAL_PASSES = 3;
 /**
  * Removes all of `run`: namespaces first (killing what runs in them, which is every
  * process the run started), then the veths and bridge, then the work directory. A failed
- * step does not stop the others, and what is still there afterwards gets another pass: a
- * namespace's veth disappears asynchronously under a concurrent `ip link del`, and a run
- * being aborted may still be creating directories while it is removed.
+ * step does not stop the others, and what is still there afterwards gets another pass: CI
+ * once saw a SIGTERM'd run keep its bridge and directory (a step had thrown and the rest was
+ * skipped), and a run being aborted may still create directories while it is removed.
  */
 export async function removeRun(run: string): Promise<RunResources> {
   const removed: RunResources = { namespaces: [], interfaces: [], directories: [] };
