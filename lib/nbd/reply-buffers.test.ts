@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { seededRandom } from '../../integration/support/seeded-random.js';
-import { ReplyBuffers, SLAB_MAX_PIECE } from './reply-buffers.js';
+import { ReplyBuffers, SLAB_MAX_PIECE, SLAB_SIZE } from './reply-buffers.js';
 
 const MiB = 1 << 20;
 
@@ -57,6 +57,61 @@ test('property: never more than the limit pooled, and no buffer handed out twice
     }
     assert.ok(pool.pooled <= pool.limit, `step ${step}: ${pool.pooled} pooled`);
   }
+});
+
+test('small replies given back: the slab is carved again from its start, so a QD1 client reuses the same memory', () => {
+  const pool = new ReplyBuffers(8 * MiB);
+  const first = pool.take(4096 + 16);
+  pool.reuse(first);
+  for (let i = 0; i < 1000; i++) {
+    const b = pool.take(4096 + 16);
+    assert.is(b.buffer, first.buffer);
+    assert.is(b.byteOffset, first.byteOffset);
+    pool.reuse(b);
+  }
+});
+
+test('an earlier slab whose pieces are all back becomes a spare, used before new memory', () => {
+  const pool = new ReplyBuffers(8 * MiB);
+  const perSlab = SLAB_SIZE / SLAB_MAX_PIECE;
+  const slabA = Array.from({ length: perSlab }, () => pool.take(SLAB_MAX_PIECE));
+  const slabB = pool.take(SLAB_MAX_PIECE); // slab A is full: B starts
+  assert.is.not(slabB.buffer, slabA[0]!.buffer);
+  slabA.forEach((b) => pool.reuse(b));
+  const more = Array.from({ length: perSlab }, () => pool.take(SLAB_MAX_PIECE)); // fills B, then needs a slab
+  assert.is(more.at(-1)!.buffer, slabA[0]!.buffer);
+  assert.is(more.at(-1)!.byteOffset, 0);
+});
+
+test('a piece never given back keeps its slab from reuse', () => {
+  const pool = new ReplyBuffers(8 * MiB);
+  const kept = pool.take(4096);
+  const back = pool.take(4096);
+  pool.reuse(back);
+  assert.ok(pool.take(4096).byteOffset > kept.byteOffset, 'carved past the piece still out');
+});
+
+test('property: no byte of a small reply is handed out again while it is out, and slab memory is reused', () => {
+  const rand = seededRandom(7);
+  const pool = new ReplyBuffers(4 * MiB);
+  const out: Buffer[] = [];
+  const memories = new Set<ArrayBufferLike>();
+  const sizes = [13, 28, 4096 + 16, 32 * 1024 + 16, SLAB_MAX_PIECE, SLAB_MAX_PIECE + 1, MiB + 16];
+  for (let step = 0; step < 20000; step++) {
+    // Up to ~48 replies in flight, some never given back (a closed connection drops its replies).
+    if (out.length > rand(48)) {
+      const [b] = out.splice(rand(out.length), 1);
+      if (rand(2000) !== 0) pool.reuse(b!);
+      continue;
+    }
+    const b = pool.take(sizes[rand(sizes.length)]!);
+    const clash = out.find((o) => o.buffer === b.buffer && o.byteOffset < b.byteOffset + b.length && b.byteOffset < o.byteOffset + o.length);
+    assert.not.ok(clash, `step ${step}: [${b.byteOffset}, +${b.length}) handed out while [${clash?.byteOffset}, +${clash?.length}) is out`);
+    if (b.length <= SLAB_MAX_PIECE) memories.add(b.buffer);
+    out.push(b);
+  }
+  // Without reuse the small takes here would carve ~400 slabs.
+  assert.ok(memories.size <= 20, `${memories.size} slabs`);
 });
 
 test.run();

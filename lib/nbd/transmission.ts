@@ -16,7 +16,7 @@ import {
   STATE_HOLE,
   STATE_ZERO,
 } from './protocol.js';
-import { ReplyBuffers, SLAB_MAX_PIECE } from './reply-buffers.js';
+import { ReplyBuffers } from './reply-buffers.js';
 import * as frames from './server-frames.js';
 
 /** How the transmission phase talks back to its connection. */
@@ -45,7 +45,7 @@ export function costOf(request: NbdRequest): number {
   return request.payload?.length ?? 0;
 }
 
-/** Shared by every connection of the process, up to 32 MiB of large reply buffers kept for reuse. */
+/** Shared by every connection of the process: reply slabs, and up to 32 MiB of large reply buffers kept for reuse. */
 const replies = new ReplyBuffers(32 * 1024 * 1024);
 const reuseReply = (reply: Buffer): void => replies.reuse(reply);
 
@@ -169,7 +169,7 @@ export class Transmission {
     this.device.readInto!(r.offset, r.length, reply, header.length).then(
       () => {
         this.inFlight--;
-        this.host.send(reply, reply.length > SLAB_MAX_PIECE ? reuseReply : undefined);
+        this.host.send(reply, reuseReply);
         this.host.settled(costOf(r));
       },
       (err) => this.failed(r, err),
