@@ -42,17 +42,19 @@ const GRACE_MS = 60_000;
  * same id; the client keeps asking until the job's timeout (plus a grace) has passed.
  */
 export async function runPreheat(o: PreheatRunOptions): Promise<PreheatRunResult> {
-  const { Agent, request } = await undici();
+  const { Agent } = await undici();
   const agent = new Agent({ connect: { ...(o.ca === undefined ? {} : { ca: o.ca }), rejectUnauthorized: !o.insecureSkipVerify } });
   const started = Date.now();
   const deadline = started + (o.timeoutSeconds ?? 3600) * 1000 + GRACE_MS;
   try {
     const call = async (url: string, path: string, body?: unknown): Promise<PreheatJob> => {
-      const res = await request(new URL(path, url), {
+      const target = new URL(path, url);
+      const res = await agent.request({
+        origin: target.origin,
+        path: target.pathname + target.search,
         method: body === undefined ? 'GET' : 'POST',
         headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
-        dispatcher: agent,
         headersTimeout: 10_000,
         bodyTimeout: 10_000,
       });
